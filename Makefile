@@ -1,0 +1,41 @@
+# Every target works on a fresh Debian machine with Go: `make test` and `make demo` install and
+# start the services they need themselves.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+DEMO_CONFIG ?= deploy/local/demo.yaml
+
+.PHONY: build test test-short vet bench demo services-up services-down clean
+
+build:
+	$(GO) build -o bin/tisync ./cmd/tisync
+
+vet:
+	$(GO) vet ./...
+
+# test starts ClickHouse (installing it with apt when missing) and runs the whole suite with the
+# integration tests required: a test that cannot reach a service fails instead of skipping.
+test: services-up
+	$(GO) vet ./...
+	TISYNC_REQUIRE_CLICKHOUSE=1 $(GO) test -count=1 -timeout 30m ./...
+
+# test-short runs the unit tests only; tests that need ClickHouse skip when it is not running.
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+services-up:
+	deploy/local/clickhouse.sh start
+
+services-down:
+	deploy/local/clickhouse.sh stop
+
+# demo runs the main job: ClickHouse and tisync with an embedded NATS server. Ctrl-C stops tisync;
+# `make services-down` stops ClickHouse.
+demo: services-up build
+	bin/tisync run --config $(DEMO_CONFIG)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,222 @@
+// Package config loads tisync's configuration: one YAML file, then environment variables that
+// override single settings, then secrets from the environment or from files. Every default is set in
+// Default, and Validate names the bad setting, its value and what is expected.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tisync/tisync/cmd/tisync/internal/natsconn"
+)
+
+// Config is the whole configuration of one tisync process. Each section belongs to one component.
+type Config struct {
+	// DataDir is where tisync keeps local state, such as the embedded NATS server's store.
+	// Default: .data/tisync, relative to the working directory.
+	DataDir string `yaml:"data_dir"`
+	// ShutdownTimeout bounds a graceful stop after SIGINT or SIGTERM. Default: 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	Log  LogConfig       `yaml:"log"`
+	NATS natsconn.Config `yaml:"nats"`
+
+	// SecretFiles names files to read secrets from, one per secret. The environment variable
+	// TISYNC_<NAME> (the secret itself) or TISYNC_<NAME>_FILE (a path) takes precedence.
+	SecretFiles SecretFiles `yaml:"secret_files"`
+
+	// Secrets holds the secrets that belong to no section above; callers copy them into the
+	// components that need them. It is never marshaled.
+	Secrets SecretValues `yaml:"-"`
+
+	// Warnings lists problems that do not stop tisync, such as an unknown TISYNC_* variable.
+	Warnings []string `yaml:"-"`
+
+	// secretSources records where each secret came from, for the masked output of `config check`.
+	secretSources map[string]string
+}
+
+// LogConfig sets up the process logger.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default: info.
+	Level string `yaml:"level"`
+	// Format is json, console or auto. Auto writes console lines on a terminal and JSON otherwise.
+	// Default: auto.
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration used for every setting that the file and the environment leave
+// unset.
+func Default() Config {
+	return Config{
+		DataDir:         filepath.Join(".data", "tisync"),
+		ShutdownTimeout: 30 * time.Second,
+		Log: LogConfig{
+			Level:  "info",
+			Format: "auto",
+		},
+		NATS: natsconn.DefaultConfig(),
+	}
+}
+
+// Load reads the YAML file at path (skipped when path is empty) over the defaults, applies the
+// TISYNC_* variables of environ (in os.Environ form) and reads the secrets. It does not validate:
+// call Validate on the result.
+func Load(path string, environ []string) (*Config, error) {
+	cfg := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		if err := decodeYAML(data, &cfg); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	env := parseEnviron(environ)
+	if err := applyEnv(&cfg, env); err != nil {
+		return nil, err
+	}
+	if err := cfg.loadSecrets(env); err != nil {
+		return nil, err
+	}
+	cfg.resolve()
+	return &cfg, nil
+}
+
+// resolve fills the settings whose defaults depend on other settings.
+func (c *Config) resolve() {
+	if c.NATS.Embedded.StoreDir == "" {
+		c.NATS.Embedded.StoreDir = filepath.Join(c.DataDir, "nats")
+	}
+}
+
+// decodeYAML decodes data into cfg and rejects unknown keys, so that a misspelled setting is an error
+// instead of a silently ignored line.
+func decodeYAML(data []byte, cfg *Config) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	if err := rejectInlineSecrets(data); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(cfg)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	var typeErr *yaml.TypeError
+	if !errors.As(err, &typeErr) {
+		return err
+	}
+	// yaml's messages give only a line number: add the setting at that line and a hint.
+	paths := keyPaths(data)
+	msgs := make([]string, 0, len(typeErr.Errors))
+	for _, m := range typeErr.Errors {
+		var line int
+		if _, scanErr := fmt.Sscanf(m, "line %d:", &line); scanErr == nil && paths[line] != "" {
+			m = strings.Replace(m, fmt.Sprintf("line %d:", line), fmt.Sprintf("line %d: %s:", line, paths[line]), 1)
+		}
+		if strings.Contains(m, "time.Duration") {
+			m += " (expected a duration with a unit, such as 30s or 5m)"
+		}
+		msgs = append(msgs, m)
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// keyPaths maps each line of a YAML document that starts a key to the key's dotted path.
+func keyPaths(data []byte) map[int]string {
+	var root yaml.Node
+	paths := map[int]string{}
+	if yaml.Unmarshal(data, &root) != nil {
+		return paths
+	}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, prefix)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				path := n.Content[i].Value
+				if prefix != "" {
+					path = prefix + "." + path
+				}
+				if _, taken := paths[n.Content[i].Line]; !taken {
+					paths[n.Content[i].Line] = path
+				}
+				walk(n.Content[i+1], path)
+			}
+		}
+	}
+	walk(&root, "")
+	return paths
+}
+
+// Validate checks every section and returns all problems at once, each naming the setting, its value
+// and what is expected.
+func (c *Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.DataDir) == "" {
+		errs = append(errs, errors.New(`data_dir: "" is invalid: expected a directory path`))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: %s is invalid: expected a positive duration such as 30s", c.ShutdownTimeout))
+	}
+	errs = append(errs, prefixed("log", c.Log.Validate())...)
+	errs = append(errs, prefixed("nats", c.NATS.Validate())...)
+	return errors.Join(errs...)
+}
+
+// Validate checks the level and the format.
+func (l LogConfig) Validate() error {
+	var errs []error
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("level: %q is invalid: expected debug, info, warn or error", l.Level))
+	}
+	switch l.Format {
+	case "auto", "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("format: %q is invalid: expected auto, json or console", l.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// prefixed splits a joined error of one section into its parts and prefixes each with the section
+// name, so that "level: ..." becomes "log.level: ...".
+func prefixed(section string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	var parts []error
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			parts = append(parts, prefixed(section, e)...)
+		}
+		return parts
+	}
+	return []error{&fieldError{section: section, err: err}}
+}
+
+// fieldError is a validation error of one setting inside a section.
+type fieldError struct {
+	section string
+	err     error
+}
+
+func (e *fieldError) Error() string { return e.section + "." + e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }

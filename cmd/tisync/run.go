@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/tisync/tisync/cmd/tisync/internal/natsconn"
+)
+
+func (a *app) runCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon: NATS (embedded or external) and every enabled component",
+		Long: `run starts the configured components and runs until SIGINT or SIGTERM. With no nats.url it
+starts an embedded NATS server with JetStream, its store under data_dir; with a URL it connects to
+that server. On a signal it stops every component, waits up to shutdown_timeout for them to finish,
+drains the NATS connection and exits with 0. A second signal ends the process at once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.load(); err != nil {
+				return err
+			}
+			return a.run(cmd.Context())
+		},
+	}
+}
+
+// component is one long-running part of the daemon. run returns after ctx is done and the
+// component's goroutines have ended.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+func (a *app) run(ctx context.Context) error {
+	log := a.log
+	cfg := a.cfg
+	log.Info("tisync starting",
+		zap.String("version", buildVersion()),
+		zap.String("config", a.configSummaryPath()),
+		zap.String("data_dir", cfg.DataDir),
+		zap.Bool("nats_embedded", cfg.NATS.IsEmbedded()),
+		zap.Duration("shutdown_timeout", cfg.ShutdownTimeout))
+
+	conn, err := natsconn.Connect(ctx, cfg.NATS, log)
+	if err != nil {
+		return err
+	}
+	err = a.runWithNATS(ctx, conn)
+
+	// The NATS connection closes last, after every component has stopped, so that the final
+	// publishes and acks of a graceful stop still reach the server.
+	closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if cerr := conn.Close(closeCtx); cerr != nil {
+		log.Warn("close NATS", zap.Error(cerr))
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("tisync stopped")
+	return nil
+}
+
+func (a *app) runWithNATS(ctx context.Context, conn *natsconn.Conn) error {
+	if _, err := conn.JS.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("JetStream is not available on the NATS server: %w", err)
+	}
+	var components []component
+	a.log.Info("tisync ready", zap.String("nats_mode", conn.Mode()), zap.Int("components", len(components)))
+	return runComponents(ctx, a.log, a.cfg.ShutdownTimeout, components)
+}
+
+func (a *app) configSummaryPath() string {
+	if a.configPath != "" {
+		return a.configPath
+	}
+	if p := lookupEnv(a.environ, "TISYNC_CONFIG"); p != "" {
+		return p
+	}
+	return "(defaults)"
+}
+
+// runComponents runs every component until ctx is done or one of them fails, then stops the others
+// and waits for them up to shutdownTimeout. It returns the first failure, or an error when the
+// components do not stop in time.
+func runComponents(ctx context.Context, log *zap.Logger, shutdownTimeout time.Duration, components []component) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, c := range components {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.run(runCtx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s: %w", c.name, err)
+				}
+				mu.Unlock()
+				log.Error("component stopped with an error", zap.String("component", c.name), zap.Error(err))
+				cancel()
+				return
+			}
+			log.Debug("component stopped", zap.String("component", c.name))
+		}()
+	}
+
+	<-runCtx.Done()
+	if ctx.Err() != nil {
+		log.Info("tisync stopping", zap.Duration("deadline", shutdownTimeout))
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownTimeout):
+		return fmt.Errorf("components did not stop within shutdown_timeout %s", shutdownTimeout)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return firstErr
+}
