@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
@@ -25,6 +27,8 @@ type app struct {
 
 	cfg *config.Config
 	log *zap.Logger
+	// registry collects the metrics of every component; /metrics serves it.
+	registry *prometheus.Registry
 }
 
 // execute runs the command line args and returns the process exit code: 0 on success, 1 on an
@@ -111,6 +115,8 @@ func (a *app) load() error {
 		log.Warn(w)
 	}
 	a.cfg, a.log = cfg, log
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return nil
 }
 

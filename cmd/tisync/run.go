@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tisync/tisync/cmd/tisync/internal/natsconn"
+	"github.com/tisync/tisync/cmd/tisync/internal/opsserver"
 )
 
 func (a *app) runCommand() *cobra.Command {
@@ -73,6 +74,16 @@ func (a *app) runWithNATS(ctx context.Context, conn *natsconn.Conn) error {
 		return fmt.Errorf("JetStream is not available on the NATS server: %w", err)
 	}
 	var components []component
+	if a.cfg.HTTP.Enabled() {
+		ops := opsserver.New(a.cfg.HTTP, a.registry, a.log)
+		ops.AddCheck(opsserver.Check{Name: "nats", Fn: func(context.Context) error {
+			if !conn.NC.IsConnected() {
+				return fmt.Errorf("NATS connection is %s", conn.NC.Status())
+			}
+			return nil
+		}})
+		components = append(components, component{name: "http", run: ops.Run})
+	}
 	a.log.Info("tisync ready", zap.String("nats_mode", conn.Mode()), zap.Int("components", len(components)))
 	return runComponents(ctx, a.log, a.cfg.ShutdownTimeout, components)
 }

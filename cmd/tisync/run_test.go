@@ -151,7 +151,7 @@ func (d *daemon) stop(t *testing.T) int {
 func TestRunEmbeddedNATS(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	env := []string{"TISYNC_NATS_EMBEDDED_LISTEN=" + addr, "TISYNC_LOG_FORMAT=json"}
+	env := []string{"TISYNC_NATS_EMBEDDED_LISTEN=" + addr, "TISYNC_LOG_FORMAT=json", "TISYNC_HTTP_LISTEN=127.0.0.1:0"}
 
 	d := startDaemon(t, dir, env, "run")
 	d.waitFor(t, "tisync ready", 30*time.Second)
@@ -222,12 +222,12 @@ func TestRunEmbeddedNATS(t *testing.T) {
 
 func TestRunRejectsSharedStore(t *testing.T) {
 	dir := t.TempDir()
-	first := startDaemon(t, dir, []string{"TISYNC_NATS_EMBEDDED_LISTEN=" + freeAddr(t)}, "run")
+	first := startDaemon(t, dir, []string{"TISYNC_NATS_EMBEDDED_LISTEN=" + freeAddr(t), "TISYNC_HTTP_LISTEN=none"}, "run")
 	first.waitFor(t, "tisync ready", 30*time.Second)
 
 	second := exec.Command(tisyncBinary, "run")
 	second.Dir = dir
-	second.Env = []string{"HOME=" + dir, "TISYNC_NATS_EMBEDDED_LISTEN=none"}
+	second.Env = []string{"HOME=" + dir, "TISYNC_NATS_EMBEDDED_LISTEN=none", "TISYNC_HTTP_LISTEN=none"}
 	out, err := second.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tisync/tisync/cmd/tisync/internal/natsconn"
+	"github.com/tisync/tisync/cmd/tisync/internal/opsserver"
 )
 
 // Config is the whole configuration of one tisync process. Each section belongs to one component.
@@ -26,8 +27,9 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful stop after SIGINT or SIGTERM. Default: 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
-	Log  LogConfig       `yaml:"log"`
-	NATS natsconn.Config `yaml:"nats"`
+	Log  LogConfig        `yaml:"log"`
+	HTTP opsserver.Config `yaml:"http"`
+	NATS natsconn.Config  `yaml:"nats"`
 
 	// SecretFiles names files to read secrets from, one per secret. The environment variable
 	// TISYNC_<NAME> (the secret itself) or TISYNC_<NAME>_FILE (a path) takes precedence.
@@ -63,6 +65,7 @@ func Default() Config {
 			Level:  "info",
 			Format: "auto",
 		},
+		HTTP: opsserver.DefaultConfig(),
 		NATS: natsconn.DefaultConfig(),
 	}
 }
@@ -176,6 +179,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("shutdown_timeout: %s is invalid: expected a positive duration such as 30s", c.ShutdownTimeout))
 	}
 	errs = append(errs, prefixed("log", c.Log.Validate())...)
+	errs = append(errs, prefixed("http", c.HTTP.Validate())...)
 	errs = append(errs, prefixed("nats", c.NATS.Validate())...)
 	return errors.Join(errs...)
 }
