@@ -181,6 +181,17 @@ func (s *Scanner[T]) next(ctx context.Context) (Page[T], error) {
 		return Page[T]{}, &PaginationError{Endpoint: s.endpoint, Page: out.Number, Cursor: sentCursor, Reason: fmt.Sprintf(format, args...), Kind: kind}
 	}
 
+	// A cursor that was already used would lead back to pages already read.
+	var last bool
+	if s.cursorMode && pg.LastDocID != nil && *pg.LastDocID != "" {
+		next := *pg.LastDocID
+		if _, used := s.cursors[next]; used || next == sentCursor {
+			return fail(ErrCursorNotAdvancing, "next cursor %q was already used", next)
+		}
+		s.cursors[next] = struct{}{}
+		s.cursor = next
+	}
+
 	// A page whose ids, in order, equal an earlier page's is the server ignoring the position
 	// sent; going on would loop.
 	if len(items) > 0 {
@@ -219,17 +230,8 @@ func (s *Scanner[T]) next(ctx context.Context) (Page[T], error) {
 		s.c.metrics.duplicates.WithLabelValues(s.endpoint).Add(float64(out.Duplicates))
 	}
 
-	var last bool
 	if s.cursorMode {
 		last = pg.LastDocID == nil || *pg.LastDocID == ""
-		if !last {
-			next := *pg.LastDocID
-			if _, used := s.cursors[next]; used || next == sentCursor {
-				return fail(ErrCursorNotAdvancing, "next cursor %q was already used", next)
-			}
-			s.cursors[next] = struct{}{}
-			s.cursor = next
-		}
 	} else {
 		last = pg.Next == nil
 		s.trackTotals(pg, limit)
