@@ -3,6 +3,8 @@ package testinvitesim
 import (
 	"net/http"
 	"slices"
+
+	"go.uber.org/zap"
 )
 
 // Churn event names, the keys of the map Churn returns.
@@ -33,7 +35,7 @@ func (s *Sim) Churn(n int) map[string]int {
 		counts[s.churnOne()]++
 	}
 	if n > 0 {
-		s.log.Debug("churn applied")
+		s.log.Debug("churn applied", zap.Int("events", n), zap.Any("by_kind", counts))
 	}
 	return counts
 }
