@@ -62,67 +62,40 @@ func (w *wirePagination) pagination() Pagination {
 	return p
 }
 
-// The page envelopes. Payload holds the same shape one level down, for a server that wraps its
-// answers in {"payload": ...}; encoding/json fills either level in one pass.
-type tasksBody struct {
-	Items      []Task          `json:"tasks"`
-	Pagination *wirePagination `json:"pagination"`
-	Payload    *tasksBody      `json:"payload"`
-}
-
-type candidatesBody struct {
-	Items      []Candidate     `json:"candidates"`
-	Pagination *wirePagination `json:"pagination"`
-	Payload    *candidatesBody `json:"payload"`
-}
-
-type testInstancesBody struct {
-	Items      []TestInstance     `json:"testInstances"`
-	Pagination *wirePagination    `json:"pagination"`
-	Payload    *testInstancesBody `json:"payload"`
+// itemsKey returns the member of a page that holds the records of type T.
+func itemsKey[T Record]() string {
+	var zero T
+	switch any(zero).(type) {
+	case Task:
+		return "tasks"
+	case Candidate:
+		return "candidates"
+	}
+	return "testInstances"
 }
 
 // decodePage decodes a list or search answer, bare or wrapped in payload. It returns a
 // *DecodeError for an undecodable body, a body without pagination and a record without id.
-func decodePage[T record](endpoint string, body []byte) ([]T, Pagination, error) {
-	var items []T
-	var wp *wirePagination
-	var err error
-	switch any((*T)(nil)).(type) {
-	case *Task:
-		var b tasksBody
-		if err = json.Unmarshal(body, &b); err == nil {
-			if b.Pagination == nil && b.Items == nil && b.Payload != nil {
-				b = *b.Payload
-			}
-			items, wp = any(b.Items).([]T), b.Pagination
-		}
-	case *Candidate:
-		var b candidatesBody
-		if err = json.Unmarshal(body, &b); err == nil {
-			if b.Pagination == nil && b.Items == nil && b.Payload != nil {
-				b = *b.Payload
-			}
-			items, wp = any(b.Items).([]T), b.Pagination
-		}
-	case *TestInstance:
-		var b testInstancesBody
-		if err = json.Unmarshal(body, &b); err == nil {
-			if b.Pagination == nil && b.Items == nil && b.Payload != nil {
-				b = *b.Payload
-			}
-			items, wp = any(b.Items).([]T), b.Pagination
-		}
-	}
+func decodePage[T Record](endpoint string, body []byte) ([]T, Pagination, error) {
+	raws, pgRaw, err := splitPage(body, itemsKey[T]())
 	if err != nil {
 		return nil, Pagination{}, newDecodeError(endpoint, body, err)
 	}
-	if wp == nil {
+	if pgRaw == nil {
 		return nil, Pagination{}, newDecodeError(endpoint, body, errors.New("pagination missing"))
 	}
-	for i := range items {
+	var wp wirePagination
+	if err := json.Unmarshal(pgRaw, &wp); err != nil {
+		return nil, Pagination{}, newDecodeError(endpoint, pgRaw, fmt.Errorf("pagination: %w", err))
+	}
+	items := make([]T, len(raws))
+	for i, raw := range raws {
+		// Calling the record's decoder directly skips a second validation of the whole page.
+		if err := any(&items[i]).(json.Unmarshaler).UnmarshalJSON(raw); err != nil {
+			return nil, Pagination{}, newDecodeError(endpoint, raw, fmt.Errorf("record %d of the page: %w", i, err))
+		}
 		if recordID(&items[i]) == "" {
-			return nil, Pagination{}, newDecodeError(endpoint, orBody(recordRaw(&items[i]), body), fmt.Errorf("record %d of the page has no %s", i, idKey[T]()))
+			return nil, Pagination{}, newDecodeError(endpoint, raw, fmt.Errorf("record %d of the page has no %s", i, idKey[T]()))
 		}
 	}
 	return items, wp.pagination(), nil
@@ -130,7 +103,7 @@ func decodePage[T record](endpoint string, body []byte) ([]T, Pagination, error)
 
 // decodeRecord decodes one record, bare or wrapped in payload. The record counts as wrapped when
 // the top level lacks the id member and has a payload member.
-func decodeRecord[T record](endpoint string, body []byte) (T, error) {
+func decodeRecord[T Record](endpoint string, body []byte) (T, error) {
 	var rec T
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
@@ -162,10 +135,16 @@ func orBody(raw, body []byte) []byte {
 // syntactically invalid bodies are marked retryable.
 func newDecodeError(endpoint string, body []byte, err error) *DecodeError {
 	var syntax *json.SyntaxError
-	retryable := errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF)
+	var split *syntaxError
+	retryable := errors.As(err, &syntax) || errors.As(err, &split) || errors.Is(err, errTruncated) || errors.Is(err, io.ErrUnexpectedEOF)
 	at := 0
-	if syntax != nil {
+	switch {
+	case syntax != nil:
 		at = int(syntax.Offset)
+	case split != nil:
+		at = split.offset
+	case errors.Is(err, errTruncated):
+		at = len(body)
 	}
 	return &DecodeError{Endpoint: endpoint, Body: string(excerpt(body, at)), Err: err, retryable: retryable}
 }

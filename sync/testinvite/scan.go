@@ -12,7 +12,7 @@ import (
 )
 
 // Page is one page of a scan.
-type Page[T record] struct {
+type Page[T Record] struct {
 	// Number is the 1-based position of the page in the scan (not the page parameter sent).
 	Number int
 	// Records are the records first seen in this scan on this page, in API order.
@@ -82,7 +82,7 @@ func (s ScanStats) Exhaustive() bool {
 
 // fetchFunc requests one page: page is the 1-based page number of offset lists, cursor the
 // lastDocId of cursor searches ("" for the first page).
-type fetchFunc[T record] func(ctx context.Context, limit, page int, cursor string) ([]T, Pagination, error)
+type fetchFunc[T Record] func(ctx context.Context, limit, page int, cursor string) ([]T, Pagination, error)
 
 // Scanner reads every page of one list or search, de-duplicating records by id and checking that
 // the pages agree with each other. Build one with a Client method such as ListCandidates; a Scanner
@@ -90,7 +90,7 @@ type fetchFunc[T record] func(ctx context.Context, limit, page int, cursor strin
 //
 // Memory stays bounded by one page plus 16 bytes per distinct record id (a 128-bit hash used to
 // drop duplicates).
-type Scanner[T record] struct {
+type Scanner[T Record] struct {
 	c        *Client
 	endpoint string
 	cursorMode bool
@@ -113,7 +113,7 @@ type Scanner[T record] struct {
 	err     error
 }
 
-func newScanner[T record](c *Client, endpoint string, cursorMode bool, pageSize int, fetch fetchFunc[T]) *Scanner[T] {
+func newScanner[T Record](c *Client, endpoint string, cursorMode bool, pageSize int, fetch fetchFunc[T]) *Scanner[T] {
 	if pageSize <= 0 {
 		pageSize = c.cfg.PageSize
 	}
@@ -135,7 +135,7 @@ func newScanner[T record](c *Client, endpoint string, cursorMode bool, pageSize 
 }
 
 // failedScanner returns a Scanner whose Next returns err.
-func failedScanner[T record](c *Client, endpoint string, err error) *Scanner[T] {
+func failedScanner[T Record](c *Client, endpoint string, err error) *Scanner[T] {
 	s := newScanner[T](c, endpoint, false, 0, nil)
 	s.err = err
 	return s

@@ -49,7 +49,7 @@ func offsetQuery(mode Mode, limit, page int) url.Values {
 }
 
 // fetchPage sends one page request of an offset list or cursor search and decodes it.
-func fetchPage[T record](ctx context.Context, c *Client, cl call) ([]T, Pagination, error) {
+func fetchPage[T Record](ctx context.Context, c *Client, cl call) ([]T, Pagination, error) {
 	var items []T
 	var pg Pagination
 	cl.idempotent = true
@@ -92,7 +92,7 @@ func (c *Client) GetTask(ctx context.Context, taskID string) (Task, error) {
 	return getRecord[Task](ctx, c, EndpointGetTask, restV1+"/tasks/"+taskID)
 }
 
-func getRecord[T record](ctx context.Context, c *Client, endpoint, path string) (T, error) {
+func getRecord[T Record](ctx context.Context, c *Client, endpoint, path string) (T, error) {
 	var rec T
 	err := c.do(ctx, &call{
 		endpoint: endpoint, method: "GET", path: path, query: url.Values{"mode": {string(c.mode)}}, idempotent: true,

@@ -73,15 +73,23 @@ func (t *UnixTime) UnmarshalJSON(data []byte) error {
 // string is kept as its JSON text. A tags member that is not an object decodes to nil.
 type Tags map[string]string
 
-// UnmarshalJSON decodes an object of strings, keeping other values as JSON text.
+// UnmarshalJSON decodes an object of strings, keeping other values as JSON text. It never fails;
+// the record's Raw keeps the original.
 func (t *Tags) UnmarshalJSON(data []byte) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil || m == nil {
+	var m map[string]string
+	err := json.Unmarshal(data, &m)
+	if err == nil {
+		*t = m
+		return nil
+	}
+	// Some value is not a string: decode again, keeping each value's JSON text.
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(data, &raw) != nil || raw == nil {
 		*t = nil
 		return nil
 	}
-	out := make(Tags, len(m))
-	for k, v := range m {
+	out := make(Tags, len(raw))
+	for k, v := range raw {
 		var s string
 		if json.Unmarshal(v, &s) == nil {
 			out[k] = s
@@ -361,36 +369,39 @@ func (ti *TestInstance) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// record is what the scanner needs of each record type.
-type record interface {
+// Record is the constraint of the record types a Scanner returns. Generic code reads a record's id
+// and raw bytes through its methods.
+type Record interface {
 	Task | Candidate | TestInstance
+	// RecordID returns the id: taskId, candidateId or testInstanceId.
+	RecordID() string
+	// RawJSON returns the record exactly as the server sent it.
+	RawJSON() json.RawMessage
 }
 
-func recordID[T record](r *T) string {
-	switch v := any(r).(type) {
-	case *Task:
-		return v.ID
-	case *Candidate:
-		return v.ID
-	case *TestInstance:
-		return v.ID
-	}
-	return ""
-}
+// RecordID returns the task id.
+func (t Task) RecordID() string { return t.ID }
 
-func recordRaw[T record](r *T) json.RawMessage {
-	switch v := any(r).(type) {
-	case *Task:
-		return v.Raw
-	case *Candidate:
-		return v.Raw
-	case *TestInstance:
-		return v.Raw
-	}
-	return nil
-}
+// RawJSON returns the task exactly as the server sent it.
+func (t Task) RawJSON() json.RawMessage { return t.Raw }
 
-func recordTypeErr[T record](r *T) error {
+// RecordID returns the candidate id.
+func (c Candidate) RecordID() string { return c.ID }
+
+// RawJSON returns the candidate exactly as the server sent it.
+func (c Candidate) RawJSON() json.RawMessage { return c.Raw }
+
+// RecordID returns the test instance id.
+func (ti TestInstance) RecordID() string { return ti.ID }
+
+// RawJSON returns the test instance exactly as the server sent it.
+func (ti TestInstance) RawJSON() json.RawMessage { return ti.Raw }
+
+func recordID[T Record](r *T) string { return (*r).RecordID() }
+
+func recordRaw[T Record](r *T) json.RawMessage { return (*r).RawJSON() }
+
+func recordTypeErr[T Record](r *T) error {
 	switch v := any(r).(type) {
 	case *Task:
 		return v.typeErr
@@ -403,7 +414,7 @@ func recordTypeErr[T record](r *T) error {
 }
 
 // idKey returns the JSON member that holds the id of a record type.
-func idKey[T record]() string {
+func idKey[T Record]() string {
 	var zero T
 	switch any(zero).(type) {
 	case Task:
