@@ -29,7 +29,9 @@ func TestParseFlags(t *testing.T) {
 func TestRunStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-tasks", "1", "-churn-rate", "100", "-log-level", "error"}) }()
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-tasks", "1", "-churn-rate", "100", "-log-level", "error"})
+	}()
 	time.AfterFunc(200*time.Millisecond, cancel)
 	select {
 	case err := <-done:

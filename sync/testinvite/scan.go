@@ -91,10 +91,10 @@ type fetchFunc[T Record] func(ctx context.Context, limit, page int, cursor strin
 // Memory stays bounded by one page plus 16 bytes per distinct record id (a 128-bit hash used to
 // drop duplicates).
 type Scanner[T Record] struct {
-	c        *Client
-	endpoint string
+	c          *Client
+	endpoint   string
 	cursorMode bool
-	fetch    fetchFunc[T]
+	fetch      fetchFunc[T]
 
 	limit    int
 	page     int    // next offset page to request

@@ -190,7 +190,10 @@ func TestCredentialCheck(t *testing.T) {
 			if got := send(func(*http.Request) {}); got != 401 {
 				t.Errorf("no credentials: status %d, want 401", got)
 			}
-			if got := send(func(r *http.Request) { r.SetBasicAuth(srv.OrganizationID(), "wrong"); r.Header.Set("X-Private-Key", "wrong") }); got != 401 {
+			if got := send(func(r *http.Request) {
+				r.SetBasicAuth(srv.OrganizationID(), "wrong")
+				r.Header.Set("X-Private-Key", "wrong")
+			}); got != 401 {
 				t.Errorf("wrong credentials: status %d, want 401", got)
 			}
 		})
