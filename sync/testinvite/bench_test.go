@@ -3,6 +3,7 @@ package testinvite_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/tisync/tisync/sync/testinvite"
@@ -37,6 +38,8 @@ func BenchmarkScanLoopback(b *testing.B) {
 		for _, size := range benchPageSizes {
 			b.Run(fmt.Sprintf("%s/page=%d", entity, size), func(b *testing.B) {
 				b.ReportAllocs()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
 				records := 0
 				for b.Loop() {
 					var st testinvite.ScanStats
@@ -54,8 +57,9 @@ func BenchmarkScanLoopback(b *testing.B) {
 					}
 					records += st.Records
 				}
+				runtime.ReadMemStats(&after)
 				b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
-				b.ReportMetric(float64(records)/float64(b.N), "records/op")
+				b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(records), "allocs/record")
 			})
 		}
 	}

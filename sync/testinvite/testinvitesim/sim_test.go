@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -531,5 +532,84 @@ func TestOptionsValidated(t *testing.T) {
 		if _, err := testinvitesim.New(opts); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+func TestBackgroundChurnAndFreeze(t *testing.T) {
+	srv := start(t, testinvitesim.Options{Seed: 1, Tasks: 1, CandidatesPerTask: 5, ChurnRate: 2000})
+	before := truth(t, srv)
+	deadline := time.Now().Add(10 * time.Second)
+	for bytes.Equal(before, truth(t, srv)) {
+		if time.Now().After(deadline) {
+			t.Fatal("background churn changed nothing in 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	srv.Freeze()
+	if err := srv.SetFaults(testinvitesim.Faults{DriftRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	taskID := srv.TaskIDs()[0]
+	do(t, srv, "GET", rest+"/tasks/"+taskID+"/candidates?page=2", "")
+	if n := srv.Stats().Faults["drift"]; n != 0 {
+		t.Errorf("%d drifts while frozen", n)
+	}
+	srv.Resume()
+	do(t, srv, "GET", rest+"/tasks/"+taskID+"/candidates?page=2", "")
+	if n := srv.Stats().Faults["drift"]; n != 1 {
+		t.Errorf("%d drifts after resume, want 1", n)
+	}
+}
+
+func TestMutationAPI(t *testing.T) {
+	srv := start(t, testinvitesim.Options{Seed: 1, Tasks: 1, CandidatesPerTask: 2})
+	taskID := srv.TaskIDs()[0]
+	cid, err := srv.AddCandidate(taskID, testinvitesim.CandidateSpec{Fullname: "Ada", Labels: []string{"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := "Sales"
+	if err := srv.UpdateCandidate(taskID, cid, testinvitesim.CandidateUpdate{Group: &group, Tags: map[string]string{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := srv.Record(testinvitesim.EntityTicket, taskID, cid)
+	if !bytes.Contains(rec, []byte(`"group":"Sales","tags":{"k":"v"},"labels":["x"]`)) {
+		t.Errorf("updated candidate = %s", rec)
+	}
+	sid, err := srv.StartSession(taskID, cid, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete := "COMPLETE"
+	if err := srv.UpdateSession(taskID, sid, testinvitesim.SessionUpdate{Status: &complete}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ = srv.Record(testinvitesim.EntityTestSession, taskID, sid)
+	if !bytes.Contains(rec, []byte(`"status":"COMPLETE"`)) || bytes.Contains(rec, []byte(`"result":false`)) || !bytes.Contains(rec, []byte(`"group":"Sales"`)) {
+		t.Errorf("completed test instance = %s", rec)
+	}
+	bad := "DONE"
+	if err := srv.UpdateSession(taskID, sid, testinvitesim.SessionUpdate{Status: &bad}); err == nil {
+		t.Error("status DONE accepted")
+	}
+	if err := srv.DeleteSession(taskID, sid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Record(testinvitesim.EntityTestSession, taskID, sid); !errors.Is(err, testinvitesim.ErrNotFound) {
+		t.Errorf("deleted test instance: err = %v", err)
+	}
+	if err := srv.DeleteCandidate(taskID, cid); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.DeleteCandidate(taskID, cid); !errors.Is(err, testinvitesim.ErrNotFound) {
+		t.Errorf("second delete: err = %v", err)
+	}
+	if _, err := srv.AddCandidate("nope", testinvitesim.CandidateSpec{}); !errors.Is(err, testinvitesim.ErrNotFound) {
+		t.Errorf("unknown task: err = %v", err)
+	}
+	newTask := srv.AddTask("Fresh")
+	if ids := srv.TaskIDs(); ids[0] != newTask {
+		t.Errorf("new task not first: %v", ids)
 	}
 }
