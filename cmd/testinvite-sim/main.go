@@ -7,7 +7,7 @@
 //
 // The private key comes from TESTINVITE_SIM_PRIVATE_KEY and the bearer token from
 // TESTINVITE_SIM_TOKEN; without them the simulator uses the well-known demo defaults
-// "sim-private-key" and "sim-token" and says so at start.
+// "sim-private-key" and "sim-token" and logs that at start.
 package main
 
 import (
@@ -70,10 +70,10 @@ func parseFlags(args []string) (*flags, error) {
 	fl := &o.Faults
 	fs.DurationVar(&fl.Latency, "latency", 0, "fixed latency added to every response")
 	fs.DurationVar(&fl.LatencyJitter, "latency-jitter", 0, "random latency in [0, jitter) added to every response")
-	fs.Float64Var(&fl.RateLimitRate, "rate-limit-rate", 0, "share of requests answered 429 (0 to 1)")
-	fs.DurationVar(&fl.RetryAfter, "retry-after", time.Second, "Retry-After of 429 answers")
+	fs.Float64Var(&fl.RateLimitRate, "rate-limit-rate", 0, "share of requests that get 429 (0 to 1)")
+	fs.DurationVar(&fl.RetryAfter, "retry-after", time.Second, "Retry-After of 429 responses")
 	fs.BoolVar(&fl.RetryAfterDate, "retry-after-date", false, "send Retry-After as an HTTP date")
-	fs.Float64Var(&fl.ServerErrorRate, "server-error-rate", 0, "share of requests answered with -server-error-status (0 to 1)")
+	fs.Float64Var(&fl.ServerErrorRate, "server-error-rate", 0, "share of requests that get -server-error-status (0 to 1)")
 	fs.IntVar(&fl.ServerErrorStatus, "server-error-status", 503, "status of injected server errors")
 	fs.Float64Var(&fl.TimeoutRate, "timeout-rate", 0, "share of requests that hang until the client gives up (0 to 1)")
 	fs.Float64Var(&fl.TruncateRate, "truncate-rate", 0, "share of responses with a truncated body (0 to 1)")
@@ -189,7 +189,7 @@ func run(ctx context.Context, args []string) error {
 	return err
 }
 
-// credentialHint tells how to authenticate, showing the private key only when it is the demo
+// credentialHint describes how to authenticate, showing the private key only when it is the demo
 // default.
 func credentialHint(c testinvitesim.Credentials, keySource string) string {
 	key := "<value of TESTINVITE_SIM_PRIVATE_KEY>"

@@ -17,9 +17,9 @@ var benchPageSizes = []int{10, testinvite.DefaultPageSize, testinvite.MaxPageSiz
 const benchRecords = 20_000
 
 // BenchmarkScanLoopback measures full scans of one task over loopback HTTP against the in-process
-// simulator, in detailed mode. records/s counts records decoded by the client; allocs/record
-// includes the simulator's and the HTTP server's allocations, since they run in the same process
-// (BenchmarkDecodePage isolates the client's).
+// simulator, in detailed mode. records/s counts records decoded by the client. allocs/record
+// includes the simulator's and the HTTP server's allocations because they run in the same
+// process; BenchmarkDecodePage isolates the client's.
 func BenchmarkScanLoopback(b *testing.B) {
 	srv, err := testinvitesim.NewServer(testinvitesim.Options{Seed: 1, Tasks: 1, Candidates: benchRecords, Sessions: benchRecords})
 	if err != nil {

@@ -109,14 +109,14 @@ type InviteByEmail struct {
 	DateToSend        *int64 `json:"dateToSend,omitempty"`
 }
 
-// Callback asks TestInvite to send each completed test instance of the candidate to URL.
+// Callback requests TestInvite to send each completed test instance of the candidate to URL.
 type Callback struct {
 	URL      string            `json:"url"`
 	Params   map[string]string `json:"params,omitempty"`
 	Resource Mode              `json:"resource"`
 }
 
-// CreateCandidate creates a candidate and returns it as the server answered. It is retried only on
+// CreateCandidate creates a candidate and returns it as the server returned it. It is retried only on
 // 429, because a retry after another failure could create the candidate twice.
 func (c *Client) CreateCandidate(ctx context.Context, taskID string, nc NewCandidate) (Candidate, error) {
 	if err := checkID("task id", taskID); err != nil {
@@ -161,7 +161,7 @@ type LabelChange struct {
 	Remove []string `json:"remove,omitempty"`
 }
 
-// UpdateCandidate changes a candidate and returns the detailed candidate the server answered.
+// UpdateCandidate changes a candidate and returns the detailed candidate the server returned.
 func (c *Client) UpdateCandidate(ctx context.Context, taskID, candidateID string, u CandidateUpdate) (Candidate, error) {
 	if err := checkID("task id", taskID); err != nil {
 		return Candidate{}, err

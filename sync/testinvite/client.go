@@ -22,8 +22,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// maxResponseBytes bounds the body of one answer; a page of 1000 detailed test instances is about
-// 2 MiB.
+// maxResponseBytes bounds the body of one response. A page of 1000 detailed test instances from
+// the simulator is about 1.7 MB.
 const maxResponseBytes = 64 << 20
 
 // Path prefixes of the two API generations. The REST documentation shows tasks/filter and the
@@ -76,8 +76,8 @@ func WithJitter(jitter func(ceiling time.Duration) time.Duration) Option {
 	return func(c *Client) { c.jitter = jitter }
 }
 
-// Client reads TestInvite's REST API for one organization. It is safe for concurrent use; share one
-// Client between everything that talks to the same organization so that the rate limit and the
+// Client reads TestInvite's REST API for one organization. It is safe for concurrent use. Share one
+// Client between everything that talks to the same organization, so that the rate limit and the
 // page-size caps it learns apply to all of them.
 type Client struct {
 	cfg    Config
@@ -162,8 +162,8 @@ type call struct {
 	query    url.Values
 	body     any // JSON-encoded once; nil sends no body
 	noAuth   bool
-	// idempotent calls are retried on every transient failure; the others only on 429, which
-	// the server answers before doing anything.
+	// idempotent calls are retried on every transient failure. The others are retried only on
+	// 429, which the server sends before doing anything.
 	idempotent bool
 	// decode reads a 2xx body; a *DecodeError that is Temporary makes the attempt retryable.
 	decode func(body []byte) error
@@ -327,8 +327,8 @@ func (c *Client) attempt(ctx context.Context, cl *call, payload []byte) (reason 
 	return "", 0, apiErr
 }
 
-// transportError classifies a failure to get an answer. The caller's cancellation ends the call;
-// certificate errors are not retried; timeouts and connection errors are.
+// transportError classifies a failure to get a response. The caller's cancellation ends the call.
+// Certificate errors are not retried, but timeouts and connection errors are.
 func (c *Client) transportError(ctx context.Context, cl *call, err error) (string, time.Duration, error) {
 	if ctx.Err() != nil {
 		return "", 0, ctx.Err()

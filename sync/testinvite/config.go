@@ -98,9 +98,10 @@ type Config struct {
 	Auth AuthConfig `yaml:"auth"`
 	// Mode is the detail level of reads, basic or detailed. Default detailed.
 	Mode Mode `yaml:"mode"`
-	// PageSize is the number of records requested per page. TestInvite documents no maximum;
-	// when the server returns fewer records than requested on a page that is not the last, the
-	// client adapts to the smaller size. Default 100.
+	// PageSize is the number of records requested per page. Default 100. TestInvite documents no
+	// maximum. When the server returns fewer records than requested on a page that is not the
+	// last, the client uses the smaller size from then on for that endpoint.
+	// NOTE: a learned size is kept for the life of the Client, even if the server's cap rises.
 	PageSize int `yaml:"page_size"`
 	// RequestTimeout bounds one attempt of one request, reading the body included. Default 30s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`

@@ -74,7 +74,7 @@ func itemsKey[T Record]() string {
 	return "testInstances"
 }
 
-// decodePage decodes a list or search answer, bare or wrapped in payload. It returns a
+// decodePage decodes a list or search response, bare or wrapped in payload. It returns a
 // *DecodeError for an undecodable body, a body without pagination and a record without id.
 func decodePage[T Record](endpoint string, body []byte) ([]T, Pagination, error) {
 	raws, pgRaw, err := splitPage(body, itemsKey[T]())

@@ -29,7 +29,7 @@ type decodedOutput struct {
 	Exhaustive     bool            `json:"exhaustive"`
 }
 
-// serveFile answers every request with the file's bytes.
+// serveFile responds to every request with the file's bytes.
 func serveFile(t *testing.T, body []byte) *testinvite.Client {
 	t.Helper()
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -4,12 +4,14 @@
 // # Reading
 //
 // Tasks, candidates (the REST name of tickets) and test instances (test sessions) are read with
-// Get methods for one record and with Scanners for lists: ListTasks, FilterTasks, ListCandidates
-// and ListTestInstances use offset paging (limit, page), SearchTestInstances uses the cursor
-// search (lastDocId). A Scanner returns one Page per Next call, so a caller can process records
-// page by page in bounded memory, and reports with Stats whether the scan was exhaustive: every
-// page read without error, the totals of all pages the same, and no record missing. It drops
-// records seen twice in one scan (offset paging over changing data repeats some), rebuilds each
+// Get methods for one record and with Scanners for lists. ListTasks, FilterTasks, ListCandidates
+// and ListTestInstances use offset paging (limit, page). SearchTestInstances uses the cursor
+// search (lastDocId).
+//
+// A Scanner returns one Page per Next call, so a caller can process records page by page in
+// bounded memory. Its Stats report whether the scan was exhaustive: every page read without
+// error, the totals of all pages the same, and no record missing. A Scanner drops records seen
+// twice in one scan, because offset paging over changing data repeats some. It rebuilds each
 // request from its own counters with the same filters instead of following the next link, adapts
 // to a server-side page-size cap, and stops with a *PaginationError when the server repeats a page
 // or a cursor does not advance.
@@ -17,7 +19,7 @@
 // Every record keeps the exact bytes the server sent in its Raw field, unknown fields included;
 // the typed fields are decoded tolerantly: result may be false, null or an object, unknown enum
 // values are kept as strings, a field of an unexpected JSON type is left empty (and counted), and
-// answers may be bare or wrapped in {"payload": ...}. Reads use mode detailed unless configured
+// responses may be bare or wrapped in {"payload": ...}. Reads use mode detailed unless configured
 // otherwise.
 //
 // # Authentication

@@ -11,21 +11,21 @@ import (
 // Sentinel errors. Test for them with errors.Is; the concrete errors are *APIError, *DecodeError,
 // *PaginationError and *RetryError.
 var (
-	// ErrBadRequest matches an HTTP 400 answer. It is not retried.
+	// ErrBadRequest matches an HTTP 400 response. It is not retried.
 	ErrBadRequest = errors.New("testinvite: bad request")
-	// ErrUnauthorized matches an HTTP 401 answer: the credentials were rejected. It is not retried.
+	// ErrUnauthorized matches an HTTP 401 response: the credentials were rejected. It is not retried.
 	ErrUnauthorized = errors.New("testinvite: unauthorized")
-	// ErrForbidden matches an HTTP 403 answer, for example deleting a candidate that has logged in.
+	// ErrForbidden matches an HTTP 403 response, for example deleting a candidate that has logged in.
 	// It is not retried.
 	ErrForbidden = errors.New("testinvite: forbidden")
-	// ErrNotFound matches an HTTP 404 answer: the task, candidate or test instance does not exist.
+	// ErrNotFound matches an HTTP 404 response: the task, candidate or test instance does not exist.
 	// It is not retried.
 	ErrNotFound = errors.New("testinvite: not found")
-	// ErrRateLimited matches an HTTP 429 answer, returned once the retries are used up.
+	// ErrRateLimited matches an HTTP 429 response, returned once the retries are used up.
 	ErrRateLimited = errors.New("testinvite: rate limited")
-	// ErrServer matches an HTTP 5xx answer, returned once the retries are used up.
+	// ErrServer matches an HTTP 5xx response, returned once the retries are used up.
 	ErrServer = errors.New("testinvite: server error")
-	// ErrMalformedResponse matches a 200 answer whose body cannot be decoded or lacks a required
+	// ErrMalformedResponse matches a 200 response whose body cannot be decoded or lacks a required
 	// part. Truncated and syntactically invalid bodies are retried; other decoding failures are not.
 	ErrMalformedResponse = errors.New("testinvite: malformed response")
 	// ErrRetriesExhausted matches a *RetryError: a transient failure outlasted the attempt cap or
@@ -44,14 +44,14 @@ var (
 	ErrInvalidID = errors.New("testinvite: invalid id")
 	// ErrTooManyUsers matches a legacy create-tickets call with more users than LegacyMaxUsers.
 	ErrTooManyUsers = errors.New("testinvite: too many users")
-	// ErrLegacyKind matches a legacy answer whose kind is not a success kind.
+	// ErrLegacyKind matches a legacy response whose kind is not a success kind.
 	ErrLegacyKind = errors.New("testinvite: legacy call failed")
 )
 
 // maxExcerpt is the most bytes of a response body kept in an error.
 const maxExcerpt = 512
 
-// APIError is an HTTP answer outside 2xx. Its Body is a bounded excerpt with the credentials
+// APIError is an HTTP response outside 2xx. Its Body is a bounded excerpt with the credentials
 // removed.
 type APIError struct {
 	// StatusCode is the HTTP status, for example 404.
@@ -60,11 +60,11 @@ type APIError struct {
 	Method string
 	// Endpoint is the route template, for example "GET /tasks/{taskId}/candidates".
 	Endpoint string
-	// RequestID is the X-Request-Id (or X-Correlation-Id) of the answer, if any.
+	// RequestID is the X-Request-Id (or X-Correlation-Id) of the response, if any.
 	RequestID string
 	// RetryAfter is the wait the server asked for with Retry-After, or 0.
 	RetryAfter time.Duration
-	// Body is at most 512 bytes of the answer body, credentials replaced by [REDACTED].
+	// Body is at most 512 bytes of the response body, credentials replaced by [REDACTED].
 	Body string
 }
 
@@ -106,7 +106,7 @@ func (e *APIError) Temporary() bool {
 	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500 && e.StatusCode <= 599
 }
 
-// DecodeError is a 200 answer whose body could not be decoded.
+// DecodeError is a 200 response whose body could not be decoded.
 type DecodeError struct {
 	// Endpoint is the route template.
 	Endpoint string
@@ -190,14 +190,14 @@ func (e *RetryError) Unwrap() error { return e.Err }
 // Is matches ErrRetriesExhausted.
 func (e *RetryError) Is(target error) bool { return target == ErrRetriesExhausted }
 
-// LegacyError is a legacy answer that is not a success: an unexpected kind, or an HTTP status
+// LegacyError is a legacy response that is not a success: an unexpected kind, or an HTTP status
 // outside 2xx (then StatusCode is set and errors.Is matches the status sentinels too).
 type LegacyError struct {
 	// Endpoint is the route template, for example "POST /fatih/fetch-tasks".
 	Endpoint string
 	// StatusCode is the HTTP status.
 	StatusCode int
-	// Kind is the kind of the answer envelope.
+	// Kind is the kind of the response envelope.
 	Kind string
 	// Payload is at most 512 bytes of the payload, credentials replaced by [REDACTED].
 	Payload string

@@ -8,7 +8,7 @@ import (
 )
 
 // The legacy integration API (/api/v1/fatih) is RPC over POST: every body carries a requester
-// object with the organization id and private key, and every answer is an envelope
+// object with the organization id and private key, and every response is an envelope
 // {"kind": ..., "payload": ...}. TestInvite documents only that a successful kind begins with
 // "zeto" and does not document the payloads, so these calls return the payload as raw JSON and
 // decode the parts they need tolerantly.
@@ -23,7 +23,7 @@ const (
 // LegacyMaxUsers is the most users one create-tickets call accepts.
 const LegacyMaxUsers = 200
 
-// LegacyResponse is the envelope of a legacy answer.
+// LegacyResponse is the envelope of a legacy response.
 type LegacyResponse struct {
 	// Kind is the outcome; successful kinds begin with "zeto".
 	Kind string
@@ -47,8 +47,8 @@ func (c *Client) requester() legacyRequester {
 	return r
 }
 
-// legacyCall sends body to a legacy endpoint and decodes the envelope. An answer without a kind
-// member is taken as a bare payload.
+// legacyCall sends body to a legacy endpoint and decodes the envelope. A response without a
+// kind member is taken as a bare payload.
 func (c *Client) legacyCall(ctx context.Context, endpoint, action string, body any, idempotent bool) (LegacyResponse, error) {
 	var out LegacyResponse
 	err := c.do(ctx, &call{
@@ -93,7 +93,9 @@ func (c *Client) LegacyFetchTasks(ctx context.Context) ([]Task, LegacyResponse, 
 		list = wrapper.Tasks
 	}
 	if err := json.Unmarshal(list, &tasks); err != nil {
-		return nil, resp, newDecodeError(EndpointLegacyFetchTasks, resp.Payload, fmt.Errorf("payload holds no task list: %w", err))
+		de := newDecodeError(EndpointLegacyFetchTasks, resp.Payload, fmt.Errorf("payload contains no task list: %w", err))
+		de.Body = c.scrub.scrub(de.Body)
+		return nil, resp, de
 	}
 	return tasks, resp, nil
 }

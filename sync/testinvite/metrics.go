@@ -23,7 +23,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tisync_testinvite_requests_total",
-			Help: "TestInvite API requests (attempts) by route template and HTTP status; code is \"error\" when no answer arrived.",
+			Help: "TestInvite API requests (attempts) by route template and HTTP status; code is \"error\" when no response arrived.",
 		}, []string{"endpoint", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tisync_testinvite_request_duration_seconds",

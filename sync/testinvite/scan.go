@@ -66,7 +66,7 @@ type ScanStats struct {
 	Realigned bool
 	// Complete reports whether the scan read the last page without error.
 	Complete bool
-	// Duration is the time from the first request to the last answer.
+	// Duration is the time from the first request to the last response.
 	Duration time.Duration
 }
 
@@ -249,8 +249,8 @@ func (s *Scanner[T]) next(ctx context.Context) (Page[T], error) {
 	}
 	if !s.cursorMode && !last {
 		if s.limit != limit {
-			// Continue at the first page under the new size that holds the next unread record;
-			// rounding down re-reads records (dropped as duplicates) instead of skipping them.
+			// Continue at the first page under the new size that holds the next unread record.
+			// Rounding down re-reads some records, dropped as duplicates, instead of skipping any.
 			s.page = s.position/s.limit + 1
 			if s.position%s.limit != 0 {
 				s.stats.Realigned = true

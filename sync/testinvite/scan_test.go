@@ -151,7 +151,7 @@ type listServer struct {
 	ignorePage bool
 	// emptyPage serves an empty page with a next link at this page number.
 	emptyPage int
-	// stuckCursor answers every search page with the same lastDocId.
+	// stuckCursor returns for every search page with the same lastDocId.
 	stuckCursor bool
 }
 

@@ -139,8 +139,8 @@ func (s *splitter) end() error {
 	return nil
 }
 
-// str reads a string and returns its raw content without copying; keys with escapes never match
-// a member name the splitter looks for, which is harmless.
+// str reads a string and returns its raw content without copying. A key written with escapes
+// does not match the member names the splitter looks for, and none of them needs escapes.
 func (s *splitter) str() ([]byte, error) {
 	if err := s.expect('"'); err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ func BenchmarkGenerateMillion(b *testing.B) {
 	}
 }
 
-// BenchmarkServePage measures the simulator's own cost of answering one detailed page, without
+// BenchmarkServePage measures the simulator's own cost of serving one detailed page, without
 // the network.
 func BenchmarkServePage(b *testing.B) {
 	sim, err := testinvitesim.New(testinvitesim.Options{Seed: 1, Tasks: 1, Candidates: 20_000, Sessions: 20_000, Credentials: testinvitesim.Credentials{Scheme: "none"}})

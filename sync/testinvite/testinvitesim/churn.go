@@ -141,7 +141,7 @@ func (s *Sim) churnOne() string {
 }
 
 // maybeDrift changes the listed collection of the request's task when the request drew the drift
-// fault and asks for a page after the first.
+// fault and requests a page after the first.
 func (s *Sim) maybeDrift(r *http.Request, continuation bool, entity string) {
 	f := faultsOf(r)
 	if !f.drift || !continuation {

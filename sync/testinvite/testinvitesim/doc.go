@@ -1,5 +1,5 @@
 // Package testinvitesim is an in-memory simulator of TestInvite's REST integration API, for tests,
-// demos and benchmarks, in the way net/http/httptest stands beside net/http.
+// demos and benchmarks, like net/http/httptest beside net/http.
 //
 // The simulator serves every documented route of /api/integration/rest/v1 (and the same routes
 // without the v1 segment, because the documentation shows tasks/filter and the expand call without
@@ -25,15 +25,15 @@
 //
 // TestInvite does not document REST authentication, error bodies, rate limits, the maximum page
 // size or the ordering of lists. The simulator checks credentials in one of the client's schemes
-// (HTTP basic with organization id and private key, bearer token, or custom headers), answers
+// (HTTP basic with organization id and private key, bearer token, or custom headers), responds to
 // errors with {"status": <code>, "message": "..."}, accepts any positive limit unless a page-size
 // cap is injected, and compares the from and to bounds of the test-instance search (milliseconds,
 // both inclusive) with the time the test instance started.
 //
 // # Faults
 //
-// Options.Faults, SetFaults and the admin endpoint POST /_admin/faults inject latency, 429 answers
-// with Retry-After, 5xx answers, hanging requests, truncated or malformed JSON bodies, a server-side
+// Options.Faults, SetFaults and the admin endpoint POST /_admin/faults inject latency, 429 responses
+// with Retry-After, 5xx responses, hanging requests, truncated or malformed JSON bodies, a server-side
 // page-size cap and pagination drift (records created or deleted between the pages of a scan).
 // Each fault fires at a rate in 0..1 drawn from a random number generator seeded from Options.Seed.
 //

@@ -6,8 +6,8 @@ import (
 	"strconv"
 )
 
-// LegacyKindSuccess is the kind of a successful legacy answer. TestInvite documents only that the
-// success kind begins with "zeto"; the rest of the word is not in the documentation, so the
+// LegacyKindSuccess is the kind of a successful legacy response. TestInvite documents only that the
+// success kind begins with "zeto". The rest of the word is not in the documentation, so the
 // simulator uses this stand-in.
 const LegacyKindSuccess = "zeto-success"
 
@@ -46,7 +46,7 @@ func legacyError(status int, kind, msg string) (int, []byte) {
 }
 
 // legacyDecode decodes a legacy body into v, which must embed a Requester field, and checks the
-// requester. It returns ok false with the answer to send when the body or requester is invalid.
+// requester. It returns ok false with the response to send when the body or requester is invalid.
 func (s *Sim) legacyDecode(r *http.Request, v any, req *requester) (int, []byte, bool) {
 	if err := decodeBody(r, v); err != nil {
 		st, b := legacyError(http.StatusBadRequest, legacyKindBadRequest, err.Error())

@@ -23,8 +23,8 @@ const (
 	AuthNone = "none"
 )
 
-// Credentials is what the simulator expects from REST callers. The legacy endpoints always check
-// the requester object in the body against OrganizationID and PrivateKey.
+// Credentials are the credentials the simulator expects from REST callers. The legacy endpoints
+// always check the requester object in the body against the organization id and PrivateKey.
 type Credentials struct {
 	// Scheme is AuthBasic, AuthBearer, AuthHeaders or AuthNone. Default AuthBasic.
 	Scheme string
@@ -85,14 +85,14 @@ type Faults struct {
 	Latency time.Duration `json:"latency"`
 	// LatencyJitter adds a uniformly random delay in [0, LatencyJitter).
 	LatencyJitter time.Duration `json:"latency_jitter"`
-	// RateLimitRate is the share of requests answered 429 Too Many Requests.
+	// RateLimitRate is the share of requests that get 429 Too Many Requests.
 	RateLimitRate float64 `json:"rate_limit_rate"`
-	// RetryAfter is the Retry-After of the 429 answers, sent in whole seconds (rounded up).
+	// RetryAfter is the Retry-After of the 429 responses, sent in whole seconds (rounded up).
 	// Default 1s.
 	RetryAfter time.Duration `json:"retry_after"`
 	// RetryAfterDate sends Retry-After as an HTTP date instead of seconds.
 	RetryAfterDate bool `json:"retry_after_date"`
-	// ServerErrorRate is the share of requests answered with ServerErrorStatus.
+	// ServerErrorRate is the share of requests that get ServerErrorStatus.
 	ServerErrorRate float64 `json:"server_error_rate"`
 	// ServerErrorStatus is the status of injected server errors. Default 503.
 	ServerErrorStatus int `json:"server_error_status"`

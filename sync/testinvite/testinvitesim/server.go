@@ -239,7 +239,7 @@ func (s *Sim) routes() *http.ServeMux {
 }
 
 // serveAPI counts the request, checks credentials (REST only; legacy handlers check the requester
-// themselves), injects faults and writes the handler's answer.
+// themselves), injects faults and writes the handler's response.
 func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, template string, rest bool, h handlerFunc) {
 	s.stats.count(template)
 	f := s.drawFaults()

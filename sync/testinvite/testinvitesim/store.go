@@ -7,11 +7,12 @@ import (
 	"sort"
 )
 
-// The in-memory store keeps one organization. It is built for a million test instances: records
-// are compact structs whose ids are fixed-size arrays (map keys without pointers), each task keeps
-// its candidates and test instances in creation order in slices sorted by sequence number (pages
-// are slices of them, read back to front for newest-first order, so no request sorts anything),
-// and results are derived at render time from a per-instance seed instead of being stored.
+// The in-memory store keeps one organization and is built for a million test instances. Records
+// are compact structs whose ids are fixed-size arrays, so maps keyed by id hold no pointers. Each
+// task keeps its candidates and test instances in slices in creation order, sorted by sequence
+// number. A page is a range of such a slice read back to front (newest first), so no request
+// sorts anything. Results are derived at render time from a per-instance seed instead of being
+// stored.
 
 // null is the stored value of a nullable timestamp that is null.
 const null = math.MinInt64
