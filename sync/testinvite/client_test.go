@@ -413,3 +413,39 @@ func ids[T any](records []T, id func(T) string) []string {
 	}
 	return out
 }
+
+func TestWrappedResponses(t *testing.T) {
+	srv := startSim(t, testinvitesim.Options{Seed: 19, Tasks: 2, CandidatesPerTask: 25, WrapPayload: true})
+	c, _ := newClient(t, testConfig(srv))
+	ctx := ctxT(t)
+	taskID := srv.TaskIDs()[0]
+
+	task, err := c.GetTask(ctx, taskID)
+	want, _ := srv.Record(testinvitesim.EntityTask, taskID, taskID)
+	if err != nil || !bytes.Equal(task.Raw, want) {
+		t.Errorf("get task: %v, raw %s", err, task.Raw)
+	}
+	cands, st, err := c.ListCandidates(taskID, testinvite.CandidateQuery{PageSize: 10}).Collect(ctx)
+	if err != nil || len(cands) != 25 || !st.Exhaustive() {
+		t.Errorf("list candidates: %d records, %v, stats %+v", len(cands), err, st)
+	}
+	want, _ = srv.Record(testinvitesim.EntityTicket, taskID, cands[0].ID)
+	if !bytes.Equal(cands[0].Raw, want) {
+		t.Errorf("candidate raw = %s, want %s", cands[0].Raw, want)
+	}
+	sessions, _, err := c.SearchTestInstances(taskID, testinvite.TestInstanceSearch{PageSize: 7}).Collect(ctx)
+	wantSess, _ := srv.SessionIDs(taskID)
+	if err != nil || len(sessions) != len(wantSess) {
+		t.Errorf("search: %d records, want %d, %v", len(sessions), len(wantSess), err)
+	}
+	if _, err := c.ExpandTestInstance(ctx, taskID, wantSess[0], testinvite.ExpandTest); err != nil {
+		t.Errorf("expand: %v", err)
+	}
+	created, err := c.CreateCandidate(ctx, taskID, testinvite.NewCandidate{Kind: testinvite.KindTemporaryCandidate, Fullname: "W"})
+	if err != nil || created.ID == "" {
+		t.Fatalf("create: %+v, %v", created, err)
+	}
+	if err := c.DeleteCandidate(ctx, taskID, created.ID); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+}

@@ -99,7 +99,9 @@ type Scanner[T Record] struct {
 	limit    int
 	page     int    // next offset page to request
 	cursor   string // next cursor to send
-	position int    // records the server has returned so far, duplicates included
+	// position is the offset of the first record not yet read, counting from the start of the
+	// list: every record before it was on a page read in this scan.
+	position int
 
 	seen        map[[16]byte]struct{}
 	pageHashes  map[uint64]int
@@ -175,10 +177,15 @@ func (s *Scanner[T]) next(ctx context.Context) (Page[T], error) {
 	}
 	s.stats.Pages++
 	s.stats.LastPageSize = limit
-	s.position += len(items)
 	out := Page[T]{Number: s.stats.Pages, Pagination: pg}
 	fail := func(kind error, format string, args ...any) (Page[T], error) {
 		return Page[T]{}, &PaginationError{Endpoint: s.endpoint, Page: out.Number, Cursor: sentCursor, Reason: fmt.Sprintf(format, args...), Kind: kind}
+	}
+
+	// More records than requested means the server used a page size of its own, which would
+	// break the offset arithmetic.
+	if len(items) > limit {
+		return fail(ErrInconsistentPagination, "page holds %d records, more than the %d requested", len(items), limit)
 	}
 
 	// A cursor that was already used would lead back to pages already read.
@@ -243,21 +250,13 @@ func (s *Scanner[T]) next(ctx context.Context) (Page[T], error) {
 		}
 	}
 
-	if !last && len(items) < limit {
+	short := !last && len(items) < limit
+	if short {
 		out.Short = true
 		s.shortPage(len(items), pg.Limit)
 	}
 	if !s.cursorMode && !last {
-		if s.limit != limit {
-			// Continue at the first page under the new size that holds the next unread record.
-			// Rounding down re-reads some records, dropped as duplicates, instead of skipping any.
-			s.page = s.position/s.limit + 1
-			if s.position%s.limit != 0 {
-				s.stats.Realigned = true
-			}
-		} else {
-			s.page = sentPage + 1
-		}
+		s.advanceOffset(sentPage, limit, len(items), short, pg.Limit)
 	}
 	if last {
 		s.done = true
@@ -269,6 +268,31 @@ func (s *Scanner[T]) next(ctx context.Context) (Page[T], error) {
 			zap.Int("duplicates", out.Duplicates), zap.Int("limit", limit), zap.Bool("last", last))
 	}
 	return out, nil
+}
+
+// advanceOffset moves the read position past an offset page and picks the next page number.
+//
+// A full page with page number p under limit L held the records at offsets (p-1)*L to p*L-1. A
+// short page under a server-side cap n is ambiguous: a server that computes the offset with its
+// cap returned offsets (p-1)*n to p*n-1, one that computes it with the requested limit returned
+// (p-1)*L onwards. Unless the server reported the requested limit, the position assumes the
+// first, which never lies beyond the second, so the scan may re-read records (dropped as
+// duplicates) but never skips any. The next page is the page under the current limit that holds
+// the position, rounded down for the same reason.
+func (s *Scanner[T]) advanceOffset(sentPage, limit, n int, short bool, reportedLimit int) {
+	offset := (sentPage - 1) * limit
+	switch {
+	case !short:
+		s.position = offset + n
+	case reportedLimit == limit:
+		s.position = max(s.position, offset+n)
+	default:
+		s.position = max(s.position, sentPage*s.limit)
+	}
+	s.page = s.position/s.limit + 1
+	if s.position%s.limit != 0 {
+		s.stats.Realigned = true
+	}
 }
 
 // trackTotals compares the totals of an offset page with the first page's.

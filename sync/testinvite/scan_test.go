@@ -315,3 +315,45 @@ func TestScanEarlyBreak(t *testing.T) {
 		t.Errorf("Next after break = page %d, %v; want page 3", p.Number, err)
 	}
 }
+
+func TestScanCapAppearingMidScan(t *testing.T) {
+	srv := startSim(t, testinvitesim.Options{Seed: 14, Tasks: 1, CandidatesPerTask: 95})
+	c, _ := newClient(t, testConfig(srv))
+	taskID := srv.TaskIDs()[0]
+	sc := c.ListCandidates(taskID, testinvite.CandidateQuery{PageSize: 10})
+	first, err := sc.Next(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The cap now makes the server compute offsets with 4 records per page, so page 2 holds
+	// records 4 to 7, which the scan already read.
+	if err := srv.SetFaults(testinvitesim.Faults{MaxPageSize: 4}); err != nil {
+		t.Fatal(err)
+	}
+	rest, st, err := sc.Collect(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := append(ids(first.Records, func(x testinvite.Candidate) string { return x.ID }), ids(rest, func(x testinvite.Candidate) string { return x.ID })...)
+	want, _ := srv.CandidateIDs(taskID)
+	if !slices.Equal(got, want) {
+		t.Errorf("got %d candidates, want all %d in order", len(got), len(want))
+	}
+	if !st.Realigned || st.ShortPages != 1 || st.Duplicates == 0 || st.LastPageSize != 4 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestScanRejectsOversizedPage(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"candidates":[{"candidateId":"a"},{"candidateId":"b"},{"candidateId":"c"}],"pagination":{"totalItems":9,"totalPages":3,"currentPage":1,"limit":3,"next":"?page=2","previous":null}}`)
+	}))
+	t.Cleanup(hs.Close)
+	cfg := testinvite.DefaultConfig()
+	cfg.BaseURL, cfg.OrganizationID, cfg.PrivateKey, cfg.RateLimit.RPS = hs.URL, "org1", "k", 0
+	c, _ := newClient(t, cfg)
+	_, err := c.ListCandidates("T1", testinvite.CandidateQuery{PageSize: 2}).Next(ctxT(t))
+	if !errors.Is(err, testinvite.ErrInconsistentPagination) {
+		t.Errorf("err = %v, want ErrInconsistentPagination", err)
+	}
+}
