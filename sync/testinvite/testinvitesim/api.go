@@ -15,6 +15,9 @@ import (
 
 const defaultLimit = 10
 
+// maxParam bounds limit and page so that offsets cannot overflow.
+const maxParam = 1_000_000_000
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // offsetParams are the parsed query parameters of an offset list.
@@ -42,8 +45,8 @@ func parsePositive(q url.Values, name string, def int) (int, error) {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s: %q is invalid: expected a positive integer", name, v)
+	if err != nil || n <= 0 || n > maxParam {
+		return 0, fmt.Errorf("%s: %q is invalid: expected an integer from 1 to %d", name, v, maxParam)
 	}
 	return n, nil
 }

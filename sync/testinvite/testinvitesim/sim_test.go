@@ -613,3 +613,15 @@ func TestMutationAPI(t *testing.T) {
 		t.Errorf("new task not first: %v", ids)
 	}
 }
+
+func TestHugeParameters(t *testing.T) {
+	srv := start(t, testinvitesim.Options{Seed: 1, Tasks: 1, CandidatesPerTask: 3})
+	base := rest + "/tasks/" + srv.TaskIDs()[0] + "/candidates"
+	status, body := do(t, srv, "GET", base+"?limit=1000000000&page=1000000000", "")
+	if p := decode(t, body); status != 200 || len(p.Candidates) != 0 || p.Pagination.Next != nil {
+		t.Errorf("largest limit and page: %d %s", status, body)
+	}
+	if status, _ := do(t, srv, "GET", base+"?page=99999999999999999999", ""); status != 400 {
+		t.Errorf("page beyond int: status %d, want 400", status)
+	}
+}
