@@ -96,9 +96,9 @@ type Scanner[T Record] struct {
 	cursorMode bool
 	fetch      fetchFunc[T]
 
-	limit    int
-	page     int    // next offset page to request
-	cursor   string // next cursor to send
+	limit  int
+	page   int    // next offset page to request
+	cursor string // next cursor to send
 	// position is the offset of the first record not yet read, counting from the start of the
 	// list: every record before it was on a page read in this scan.
 	position int
