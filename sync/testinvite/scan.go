@@ -38,6 +38,8 @@ type Totals struct {
 type ScanStats struct {
 	// Endpoint is the route template of the scan.
 	Endpoint string
+	// Cursor reports whether the scan used the cursor search rather than offset pages.
+	Cursor bool
 	// Pages is the number of pages read.
 	Pages int
 	// Records is the number of distinct records returned.
@@ -70,14 +72,18 @@ type ScanStats struct {
 	Duration time.Duration
 }
 
-// Exhaustive reports whether the scan read every page without error, its totals stayed
-// consistent, and, for offset lists, the number of distinct records equals the last totalItems.
-// Only an exhaustive scan shows that a record missing from it is gone from the server.
+// Exhaustive reports whether the scan read every page without error and, for offset lists,
+// whether every page reported totals, the totals stayed consistent and the number of distinct
+// records equals the last totalItems. Only an exhaustive scan shows that a record missing from it
+// is gone from the server. A cursor search reports no totals, so only its completeness counts.
 func (s ScanStats) Exhaustive() bool {
-	if !s.Complete || !s.TotalsConsistent {
+	if !s.Complete {
 		return false
 	}
-	return !s.LastTotals.Known || s.Records == s.LastTotals.Items
+	if s.Cursor {
+		return true
+	}
+	return s.TotalsConsistent && s.LastTotals.Known && s.Records == s.LastTotals.Items
 }
 
 // fetchFunc requests one page: page is the 1-based page number of offset lists, cursor the
@@ -132,7 +138,7 @@ func newScanner[T Record](c *Client, endpoint string, cursorMode bool, pageSize 
 		seen:       map[[16]byte]struct{}{},
 		pageHashes: map[uint64]int{},
 		cursors:    map[string]struct{}{},
-		stats:      ScanStats{Endpoint: endpoint, PageSize: pageSize, LastPageSize: pageSize, TotalsConsistent: true},
+		stats:      ScanStats{Endpoint: endpoint, Cursor: cursorMode, PageSize: pageSize, LastPageSize: pageSize, TotalsConsistent: true},
 	}
 }
 
@@ -214,7 +220,8 @@ func (s *Scanner[T]) next(ctx context.Context) (Page[T], error) {
 		s.pageHashes[sum] = out.Number
 	}
 
-	out.Records = make([]T, 0, len(items))
+	// Records are compacted in place: items is this page's own slice.
+	out.Records = items[:0]
 	for i := range items {
 		key := xxh3.HashString128(recordID(&items[i])).Bytes()
 		if _, dup := s.seen[key]; dup {

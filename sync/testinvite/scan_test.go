@@ -357,3 +357,20 @@ func TestScanRejectsOversizedPage(t *testing.T) {
 		t.Errorf("err = %v, want ErrInconsistentPagination", err)
 	}
 }
+
+func TestScanWithoutTotalsNotExhaustive(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"candidates":[{"candidateId":"a"},{"candidateId":"b"}],"pagination":{"currentPage":1,"limit":10,"next":null,"previous":null}}`)
+	}))
+	t.Cleanup(hs.Close)
+	cfg := testinvite.DefaultConfig()
+	cfg.BaseURL, cfg.OrganizationID, cfg.PrivateKey, cfg.RateLimit.RPS = hs.URL, "org1", "k", 0
+	c, _ := newClient(t, cfg)
+	got, st, err := c.ListCandidates("T1", testinvite.CandidateQuery{}).Collect(ctxT(t))
+	if err != nil || len(got) != 2 {
+		t.Fatalf("scan: %d records, %v", len(got), err)
+	}
+	if !st.Complete || st.Exhaustive() {
+		t.Errorf("scan without totals: complete %v, exhaustive %v; want complete, not exhaustive", st.Complete, st.Exhaustive())
+	}
+}
