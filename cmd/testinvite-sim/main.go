@@ -67,6 +67,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.BoolVar(&o.WrapPayload, "wrap-payload", false, `wrap every REST response in {"payload": ...}`)
 	fs.BoolVar(&o.Legacy, "legacy", true, "serve the legacy /api/v1/fatih endpoints")
 	fs.StringVar(&o.Credentials.Scheme, "auth-scheme", "basic", "REST credential check: basic, bearer, headers or none")
+
 	fl := &o.Faults
 	fs.DurationVar(&fl.Latency, "latency", 0, "fixed latency added to every response")
 	fs.DurationVar(&fl.LatencyJitter, "latency-jitter", 0, "random latency in [0, jitter) added to every response")
@@ -82,6 +83,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.Float64Var(&fl.DriftRate, "drift-rate", 0, "share of requests for page 2 and later that change the list first (0 to 1)")
 	fs.IntVar(&fl.DriftInserts, "drift-inserts", 0, "records created per drift (default 1 when -drift-rate is set)")
 	fs.IntVar(&fl.DriftDeletes, "drift-deletes", 0, "untouched candidates deleted per drift")
+
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -11,10 +11,11 @@
 // A Scanner returns one Page per Next call, so a caller can process records page by page in
 // bounded memory. Its Stats report whether the scan was exhaustive: every page read without
 // error, the totals of all pages the same, and no record missing. A Scanner drops records seen
-// twice in one scan, because offset paging over changing data repeats some. It rebuilds each
-// request from its own counters with the same filters instead of following the next link, adapts
-// to a server-side page-size cap, and stops with a *PaginationError when the server repeats a page
-// or a cursor does not advance.
+// twice in one scan, because offset paging over changing data repeats some. It builds each request
+// from its own counters with the same filters instead of following the next link, because the
+// documentation does not say whether that link keeps the filters. It adapts to a server-side
+// page-size cap. It stops with a *PaginationError when the server repeats a page or a cursor does
+// not advance.
 //
 // Every record keeps the exact bytes the server sent in its Raw field, unknown fields included;
 // the typed fields are decoded tolerantly: result may be false, null or an object, unknown enum

@@ -28,6 +28,7 @@ func TestMetrics(t *testing.T) {
 	if _, _, err := c.ListCandidates(srv.TaskIDs()[0], testinvite.CandidateQuery{PageSize: 50}).Collect(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
+
 	ep := testinvite.EndpointListCandidates
 	injected := srv.Stats().Faults["server_error"]
 	if got := testutil.ToFloat64(testinviteCounter(t, reg, "tisync_testinvite_requests_total", map[string]string{"endpoint": ep, "code": "503"})); got != float64(injected) || injected == 0 {

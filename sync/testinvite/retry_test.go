@@ -263,10 +263,12 @@ func TestSecretsScrubbedFromBodies(t *testing.T) {
 	cfg.BaseURL, cfg.OrganizationID, cfg.PrivateKey, cfg.RateLimit.RPS = hs.URL, "org1", key, 0
 	cfg.Retry.MaxAttempts = 2
 	c, logs := newClient(t, cfg, testinvite.WithClock(newFakeClock()))
+
 	_, err := c.GetTask(ctxT(t), "T1")
 	if err == nil {
 		t.Fatal("no error")
 	}
+
 	basic := base64.StdEncoding.EncodeToString([]byte("org1:" + key))
 	texts := []string{err.Error()}
 	for _, e := range logs.All() {

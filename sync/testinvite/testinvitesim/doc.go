@@ -1,14 +1,14 @@
 // Package testinvitesim is an in-memory simulator of TestInvite's REST integration API, for tests,
 // demos and benchmarks, like net/http/httptest beside net/http.
 //
-// The simulator serves every documented route of /api/integration/rest/v1 (and the same routes
-// without the v1 segment, because the documentation shows tasks/filter and the expand call without
-// it) with the documented shapes: basic and detailed modes, offset pages with limit (default 10) and
-// page (default 1) whose next and previous links are query strings such as
-// "?limit=5&page=3&mode=basic", the cursor search of test instances with lastDocId, candidate
-// create, update and delete with the documented delete rule, and the expand call. Optionally it
-// also serves the legacy /api/v1/fatih endpoints, which authenticate with a requester object in the
-// JSON body.
+// The simulator serves every documented route of /api/integration/rest/v1 with the documented
+// shapes. It also serves each route without the v1 segment, because the documentation shows
+// tasks/filter and the expand call that way. It implements basic and detailed modes, offset pages
+// with limit (default 10) and page (default 1) whose next and previous links are query strings
+// such as "?limit=5&page=3&mode=basic", the cursor search of test instances with lastDocId,
+// candidate create, update and delete with the documented delete rule, and the expand call.
+// Optionally it also serves the legacy /api/v1/fatih endpoints, which authenticate with a
+// requester object in the JSON body.
 //
 // # State
 //
@@ -35,7 +35,9 @@
 // Options.Faults, SetFaults and the admin endpoint POST /_admin/faults inject latency, 429 responses
 // with Retry-After, 5xx responses, hanging requests, truncated or malformed JSON bodies, a server-side
 // page-size cap and pagination drift (records created or deleted between the pages of a scan).
-// Each fault fires at a rate in 0..1 drawn from a random number generator seeded from Options.Seed.
+// Each fault fires at a rate in 0..1 drawn from a random number generator seeded from Options.Seed,
+// so the same sequence of requests meets the same faults. Concurrent requests draw in the order
+// they arrive, which the seed does not fix.
 //
 // # Admin endpoints
 //

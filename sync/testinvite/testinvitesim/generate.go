@@ -404,8 +404,8 @@ func (g *org) addSession(rng *rand.Rand, c *candidate, stepIdx int, startedAt in
 	for {
 		s.id = newID(rng)
 		_, dup := t.sessByID[s.id]
-		_, gone := t.deletedSessions[s.id]
-		if !dup && !gone {
+		_, deleted := t.deletedSessions[s.id]
+		if !dup && !deleted {
 			break
 		}
 	}

@@ -577,6 +577,7 @@ func TestMutationAPI(t *testing.T) {
 	if !bytes.Contains(rec, []byte(`"group":"Sales","tags":{"k":"v"},"labels":["x"]`)) {
 		t.Errorf("updated candidate = %s", rec)
 	}
+
 	sid, err := srv.StartSession(taskID, cid, "")
 	if err != nil {
 		t.Fatal(err)
@@ -593,6 +594,7 @@ func TestMutationAPI(t *testing.T) {
 	if err := srv.UpdateSession(taskID, sid, testinvitesim.SessionUpdate{Status: &bad}); err == nil {
 		t.Error("status DONE accepted")
 	}
+
 	if err := srv.DeleteSession(taskID, sid); err != nil {
 		t.Fatal(err)
 	}
