@@ -24,7 +24,7 @@ import (
 //	              version high-water marks, a byte telling whether a complete scan happened, and
 //	              the last complete scan as a zig-zag varint of Unix microseconds
 //	header hash   uint64   XXH3 of the header
-//	columns       one value per entry, in id order: id lengths (uint8), flags (uint8), record
+//	columns       one value per entry, in snapshot order: id lengths (uint8), flags (uint8), record
 //	              lengths (uint32), revisions (uint64), raw hashes (uint64), content hashes (uint64)
 //	data          per entry, the id bytes followed by the normalized record (none for a tombstone)
 //	checksum      uint64   XXH3 of every byte before it
@@ -142,7 +142,7 @@ func corrupt(format string, args ...any) error {
 
 // ReadSnapshot decodes a snapshot that WriteTo wrote. It returns an error wrapping
 // ErrUnknownFormat for another format version, ErrCorruptSnapshot for bytes that fail a check
-// (magic, hashes, sizes, id order, record bounds), or the error of r.
+// (magic, hashes, sizes, unique ids, record bounds), or the error of r.
 func ReadSnapshot(r io.Reader) (*Snapshot, error) {
 	sr := &snapshotReader{r: bufio.NewReaderSize(r, 256<<10), h: xxh3.New()}
 	var fixed [16]byte
@@ -280,22 +280,24 @@ func parseHeader(hdr []byte) (s *Snapshot, count int, dataBytes int64, err error
 	return s, int(v[0]), int64(v[1]), nil
 }
 
-// check validates a decoded snapshot: ids valid and strictly ascending, records objects whose
-// content hash matches, tombstones empty, and the header's totals right.
+// check validates a decoded snapshot: ids valid and unique, records objects whose content hash
+// matches, tombstones empty, and the header's totals right. It builds the id index on the way.
 func (s *Snapshot) check() error {
 	var records int
 	var recordBytes int64
-	var last []byte
+	s.index.init(len(s.entries))
+	s.indexOnce.Do(func() {}) // the loop below builds the index
 	for i := range s.entries {
 		e := &s.entries[i]
 		id := entryID(s.chunks, e)
 		if !schema.ValidID(string(id)) {
 			return corrupt("entry %d: invalid id %q", i, id)
 		}
-		if i > 0 && compareIDs(last, id) >= 0 {
-			return corrupt("entry %d: id %q out of order", i, id)
+		h := xxh3.Hash(id)
+		if s.index.find(h, func(j int) bool { return string(entryID(s.chunks, &s.entries[j])) == string(id) }) >= 0 {
+			return corrupt("entry %d: id %q occurs twice", i, id)
 		}
-		last = id
+		s.index.insert(h, i)
 		if e.flags&^flagTombstone != 0 {
 			return corrupt("entry %q: unknown flags %#x", id, e.flags)
 		}

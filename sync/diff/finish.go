@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -208,16 +209,18 @@ func (s *Scan) Finish(kind ScanKind, confirmedDeleted []string) (*Result, error)
 	return s.build(kind), nil
 }
 
-// build merges the previous entries, in id order, with the new records, sorted by id, into the
-// next snapshot's entries, and derives one change per record that changed.
+// build lays out the next snapshot's entries and derives one change per record that changed.
+// After a complete scan the entries follow the order in which the scan first saw each record,
+// followed by the previous records it did not see; after a partial scan they keep the previous
+// order, followed by the new records. The changes are then sorted by entity id.
 func (s *Scan) build(kind ScanKind) *Result {
 	o := s.opts
 	next := &Snapshot{organizationID: o.OrganizationID, taskID: o.TaskID, entity: o.Entity, floor: o.RevisionFloor}
-	var prevEntries []entry
 	var chunks [][]byte
 	res := &Result{Kind: kind, Next: next, opts: o}
+	prevLen := 0
 	if s.prev != nil {
-		prevEntries = s.prev.entries
+		prevLen = len(s.prev.entries)
 		chunks = append(chunks, s.prev.chunks...)
 		next.floor = s.prev.floor
 		next.high = s.prev.high
@@ -238,27 +241,32 @@ func (s *Scan) build(kind ScanKind) *Result {
 		res.modified = res.modified || o.Resync
 	}
 
-	newRecs := s.sortedNewRecs()
-	next.entries = make([]entry, 0, len(prevEntries)+len(newRecs))
+	next.entries = make([]entry, 0, prevLen+len(s.order))
 	counts := s.counts
-	pi, ni := 0, 0
-	for pi < len(prevEntries) || ni < len(newRecs) {
-		if ni == len(newRecs) || pi < len(prevEntries) &&
-			compareIDs(entryID(chunks, &prevEntries[pi]), s.recID(&s.recs[newRecs[ni]])) < 0 {
-			s.mergePrev(res, pi, kind, &counts)
-			pi++
-			continue
+	if kind == Complete {
+		for _, x := range s.order {
+			if x&newBit != 0 {
+				s.mergeNew(res, int(x&^newBit))
+			} else {
+				s.mergePrev(res, int(x), kind, &counts)
+			}
 		}
-		r := &s.recs[newRecs[ni]]
-		op := uint8(opCreated)
-		if s.initial || o.Resync {
-			op = opSnapshot
+		for i := range prevLen {
+			if st := s.state[i]; st == stateUnseen || st == stateDeleted {
+				s.mergePrev(res, i, kind, &counts)
+			}
 		}
-		rev := next.floor + 1
-		next.entries = append(next.entries, entry{rawHash: r.rawHash, hash: r.hash, revision: rev, ref: r.ref, recLen: r.recLen, idLen: r.idLen})
-		res.addChange(change{op: op, revision: rev, hash: r.hash, id: r.ref, idLen: r.idLen, after: r.ref + ref(r.idLen), afterLen: r.recLen, fields: -1})
-		ni++
+	} else {
+		for i := range prevLen {
+			s.mergePrev(res, i, kind, &counts)
+		}
+		for _, x := range s.order {
+			if x&newBit != 0 {
+				s.mergeNew(res, int(x&^newBit))
+			}
+		}
 	}
+	res.sortChanges()
 
 	for i := range next.entries {
 		e := &next.entries[i]
@@ -290,6 +298,18 @@ func (s *Scan) build(kind ScanKind) *Result {
 	res.Counts = counts
 	next.compact()
 	return res
+}
+
+// mergeNew adds recs[k], a record new to the lineage, to the next snapshot.
+func (s *Scan) mergeNew(res *Result, k int) {
+	r := &s.recs[k]
+	op := uint8(opCreated)
+	if s.initial || s.opts.Resync {
+		op = opSnapshot
+	}
+	rev := res.Next.floor + 1
+	res.Next.entries = append(res.Next.entries, entry{rawHash: r.rawHash, hash: r.hash, revision: rev, ref: r.ref, recLen: r.recLen, idLen: r.idLen})
+	res.addChange(change{op: op, revision: rev, hash: r.hash, id: r.ref, idLen: r.idLen, after: r.ref + ref(r.idLen), afterLen: r.recLen, fields: -1})
 }
 
 // mergePrev carries previous entry pi into the next snapshot according to what the scan saw.
@@ -357,22 +377,23 @@ func (s *Scan) mergePrev(res *Result, pi int, kind ScanKind, counts *Counts) {
 
 func (r *Result) addChange(c change) { r.changes = append(r.changes, c) }
 
-// sortedNewRecs returns the positions in s.recs of the records new to the lineage, sorted by id.
-// The sort compares the first eight id bytes as an integer first, which settles nearly every
-// comparison of TestInvite's random ids without touching the record bytes.
-func (s *Scan) sortedNewRecs() []int32 {
+// sortChanges sorts the changes by entity id. The sort compares the first eight id bytes as an
+// integer first, which settles nearly every comparison of TestInvite's random ids without reading
+// the id bytes again.
+func (r *Result) sortChanges() {
 	type key struct {
 		prefix uint64
 		pos    int32
 	}
-	var keys []key
-	for k := range s.recs {
-		if s.recs[k].prev >= 0 {
-			continue
-		}
+	keys := make([]key, len(r.changes))
+	for i := range r.changes {
 		var p [8]byte
-		copy(p[:], s.recID(&s.recs[k]))
-		keys = append(keys, key{binary.BigEndian.Uint64(p[:]), int32(k)})
+		copy(p[:], r.bytesAt(r.changes[i].id, int(r.changes[i].idLen)))
+		keys[i] = key{binary.BigEndian.Uint64(p[:]), int32(i)}
+	}
+	id := func(k key) []byte {
+		c := &r.changes[k.pos]
+		return r.bytesAt(c.id, int(c.idLen))
 	}
 	slices.SortFunc(keys, func(a, b key) int {
 		if a.prefix != b.prefix {
@@ -381,13 +402,13 @@ func (s *Scan) sortedNewRecs() []int32 {
 			}
 			return 1
 		}
-		return compareIDs(s.recID(&s.recs[a.pos]), s.recID(&s.recs[b.pos]))
+		return bytes.Compare(id(a), id(b))
 	})
-	out := make([]int32, len(keys))
+	sorted := make([]change, len(r.changes))
 	for i, k := range keys {
-		out[i] = k.pos
+		sorted[i] = r.changes[k.pos]
 	}
-	return out
+	r.changes = sorted
 }
 
 // compact copies the live bytes into one new chunk when the chunks hold more than twice as much,

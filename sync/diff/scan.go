@@ -3,6 +3,7 @@ package diff
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/zeebo/xxh3"
@@ -84,9 +85,9 @@ func (o Options) validate() error {
 // Records are added one by one as pages arrive; Finish then returns the changes and the next
 // snapshot. A Scan is not safe for concurrent use.
 //
-// Memory: a scan holds a 4-byte state per previous record, the normalized bytes of the records
-// that changed or are new, and a small index entry per such record. Records whose raw bytes hash
-// the same as last time are neither parsed nor copied.
+// Memory: a scan holds 8 bytes per record (its state and its place in the scan order), the
+// normalized bytes of the records that changed or are new, and a small index entry per such
+// record. Records whose raw bytes hash the same as last time are neither parsed nor copied.
 type Scan struct {
 	opts    Options
 	prev    *Snapshot
@@ -94,6 +95,11 @@ type Scan struct {
 
 	state    []uint32 // per previous entry: stateUnseen, stateKept, stateHeld, stateDeleted or stateRec+index into recs
 	recs     []rec
+	// order lists the records in the order they were first seen: previous entry indexes, and
+	// indexes into recs with newBit set for records new to the lineage.
+	order []uint32
+	// cursor is the previous entry expected next: the one after the last record found.
+	cursor int
 	newIndex table // ids that the previous snapshot does not hold, to positions in recs
 	arena    arena
 	norm     Normalizer
@@ -109,6 +115,8 @@ const (
 	stateHeld    = 2 // seen only in records that Add rejected: kept as it was
 	stateDeleted = 3 // confirmed deleted (set by Finish)
 	stateRec     = 4
+
+	newBit = 1 << 31
 )
 
 // rec is a record seen by the scan that needs a new entry: changed, new, re-sent with other raw
@@ -161,6 +169,7 @@ func NewScan(opts Options) (*Scan, error) {
 	}
 	if s.prev != nil {
 		s.state = make([]uint32, len(s.prev.entries))
+		s.order = make([]uint32, 0, len(s.prev.entries))
 		s.arena.base = len(s.prev.chunks)
 		s.prev.indexOnce.Do(s.prev.buildIndex)
 	}
@@ -196,7 +205,14 @@ func (s *Scan) Add(id string, raw []byte) error {
 	}
 	rawHash := xxh3.Hash(raw)
 	if s.prev != nil {
-		if i := s.prev.find(id); i >= 0 {
+		// Records mostly arrive in the order of the previous scan, so the entry after the last
+		// one found is tried before the hash index.
+		i := s.cursor
+		if i >= len(s.prev.entries) || !s.prev.idAt(i, id) {
+			i = s.prev.find(id)
+		}
+		if i >= 0 {
+			s.cursor = i + 1
 			return s.addKnown(i, id, raw, rawHash)
 		}
 	}
@@ -208,6 +224,9 @@ func (s *Scan) addKnown(i int, id string, raw []byte, rawHash uint64) error {
 	e := &s.prev.entries[i]
 	st := s.state[i]
 	dup := st == stateKept || st >= stateRec
+	if st == stateUnseen {
+		s.order = append(s.order, uint32(i))
+	}
 
 	// Fast path: the same raw bytes as last time mean the same record, already validated and
 	// normalized under this id.
@@ -278,6 +297,7 @@ func (s *Scan) addNew(id string, raw []byte, rawHash uint64) error {
 		return nil
 	}
 	s.recs = append(s.recs, r)
+	s.order = append(s.order, uint32(len(s.recs)-1)|newBit)
 	if 2*(s.newIndex.n+1) > len(s.newIndex.slots) {
 		s.growNewIndex()
 	}
@@ -333,7 +353,7 @@ func clip(b []byte) string {
 	return string(b)
 }
 
-// Missing returns, in id order, the ids of the previous snapshot's live records that the scan has
+// Missing returns, sorted, the ids of the previous snapshot's live records that the scan has
 // not seen so far. For a complete scan the caller confirms each with a point lookup: it adds the
 // records found again with Add and passes the ones confirmed gone to Finish. Missing may be called
 // more than once; it returns nil when there is no previous snapshot.
@@ -348,5 +368,6 @@ func (s *Scan) Missing() []string {
 			ids = append(ids, string(entryID(s.prev.chunks, e)))
 		}
 	}
+	slices.Sort(ids)
 	return ids
 }

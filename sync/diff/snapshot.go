@@ -1,7 +1,6 @@
 package diff
 
 import (
-	"bytes"
 	"encoding/json"
 	"iter"
 	"sync"
@@ -31,16 +30,19 @@ func (h HighWater) Max(o HighWater) HighWater {
 // bytes, content hash, hash of the raw bytes it came from and revision, plus tombstones that keep
 // the revision of deleted records. A Snapshot is immutable and safe for concurrent use.
 //
-// The records live in a few large byte chunks and are indexed by a slice of fixed-size entries
-// sorted by id, so that a million records cost a handful of allocations and nothing for the
-// garbage collector to scan. A snapshot built by a scan shares the chunks of the previous one for
-// the records that did not change.
+// The records live in a few large byte chunks and are indexed by a slice of fixed-size entries,
+// so that a million records cost a handful of allocations and nothing for the garbage collector to
+// scan. The entries keep the order in which the last complete scan received the records: the next
+// scan, which usually receives them in the same order, then reads the snapshot sequentially
+// instead of jumping around in it. A hash index finds the records that arrive out of order. A
+// snapshot built by a scan shares the chunks of the previous one for the records that did not
+// change.
 type Snapshot struct {
 	organizationID string
 	taskID         string
 	entity         schema.Entity
 
-	entries []entry // sorted by id, tombstones included
+	entries []entry // in scan order, tombstones included
 	chunks  [][]byte
 
 	records     int   // live records
@@ -149,7 +151,7 @@ func (s *Snapshot) record(e *entry) Record {
 	}
 }
 
-// Records returns the live records in id order.
+// Records returns the live records in the order the last complete scan received them.
 func (s *Snapshot) Records() iter.Seq[Record] {
 	return func(yield func(Record) bool) {
 		for i := range s.entries {
@@ -264,5 +266,8 @@ func (a *arena) append(id string, rec []byte) ref {
 	return makeRef(a.base+last, off)
 }
 
-// compareIDs orders ids as snapshots store them: by bytes.
-func compareIDs(a, b []byte) int { return bytes.Compare(a, b) }
+// idAt reports whether entry i holds id.
+func (s *Snapshot) idAt(i int, id string) bool {
+	e := &s.entries[i]
+	return int(e.idLen) == len(id) && string(entryID(s.chunks, e)) == id
+}
