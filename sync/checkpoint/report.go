@@ -103,7 +103,7 @@ func WriteList(w io.Writer, metas []Meta) error {
 // WriteReport writes a report as tisync checkpoint show prints it.
 func WriteReport(w io.Writer, r Report) error {
 	m := r.Meta
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "checkpoint\t%s\n", m.Key)
 	fmt.Fprintf(tw, "state\t%s\n", state(m))
 	fmt.Fprintf(tw, "object\t%s\n", cmp.Or(m.Object, "-"))
