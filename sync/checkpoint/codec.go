@@ -43,9 +43,9 @@ func (s sourceReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readObject decodes a snapshot object. An error in reading r comes back as it is; anything wrong
-// with the content is reported with content set, so the caller can tell a damaged checkpoint from
-// a failed transfer.
+// readObject decodes a snapshot object. An error in reading r is returned as it is. An error in
+// the content is returned with content set, so the caller can tell a damaged checkpoint from a
+// failed transfer.
 func readObject(r io.Reader) (snap *diff.Snapshot, content bool, err error) {
 	dec, err := zstd.NewReader(sourceReader{r}, zstd.WithDecoderConcurrency(1))
 	if err != nil {

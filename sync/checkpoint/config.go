@@ -18,7 +18,7 @@ type Config struct {
 	MetaBucket string `yaml:"meta_bucket"`
 	// Replicas is the number of stream replicas of both buckets in a cluster, 1 to 5. Default 1.
 	Replicas int `yaml:"replicas"`
-	// Storage is where the buckets keep their data: "file" or "memory". Default "file".
+	// Storage is the JetStream storage type of both buckets: "file" or "memory". Default "file".
 	Storage string `yaml:"storage"`
 	// MetaHistory is how many values per key the metadata bucket keeps, 1 to 64. A reset of
 	// unreadable metadata recovers the high-water marks from the newest readable older value.
@@ -30,8 +30,8 @@ type Config struct {
 	// Timeout bounds each store operation whose context has no deadline. Default 5m, enough to
 	// move a snapshot of several hundred megabytes.
 	Timeout time.Duration `yaml:"timeout"`
-	// OrphanAge is how old an unreferenced snapshot object must be before RemoveOrphans deletes
-	// it; younger ones may belong to a save in progress. Default 1h.
+	// OrphanAge is the minimum age of an unreferenced snapshot object that RemoveOrphans deletes.
+	// Younger ones may belong to a save in progress. Default 1h.
 	OrphanAge time.Duration `yaml:"orphan_age"`
 }
 

@@ -20,8 +20,8 @@ var (
 
 // CorruptError reports a checkpoint that cannot be read: a damaged or missing snapshot object, a
 // snapshot of an unknown format version, or unreadable metadata. Such a checkpoint is never
-// treated as empty, because that would emit every record as created again; an operator resets it,
-// which starts a full snapshot load.
+// treated as empty, because that would emit every record as created again. An operator resets it
+// instead, which starts a full snapshot load.
 type CorruptError struct {
 	Key Key
 	// Object is the snapshot object the metadata points to; empty when the metadata itself is

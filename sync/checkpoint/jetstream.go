@@ -20,7 +20,7 @@ import (
 )
 
 // JetStream is a Store on NATS JetStream. Each snapshot is a zstd-compressed object in an object
-// store bucket, under a name unique to the save; the metadata of each checkpoint is one key in a
+// store bucket, under a name unique to the save. The metadata of each checkpoint is one key in a
 // key-value bucket and points to the current object.
 //
 // A save writes the new object first, then swaps the metadata with compare-and-swap on its
@@ -177,7 +177,9 @@ func (s *JetStream) Load(ctx context.Context, key Key) (*diff.Snapshot, Meta, er
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	start := time.Now()
-	defer func() { s.metrics.loadDuration.WithLabelValues(string(key.Entity)).Observe(time.Since(start).Seconds()) }()
+	defer func() {
+		s.metrics.loadDuration.WithLabelValues(string(key.Entity)).Observe(time.Since(start).Seconds())
+	}()
 
 	snap, meta, err := s.load(ctx, key)
 	if err != nil {
@@ -248,7 +250,9 @@ func (s *JetStream) Save(ctx context.Context, base Meta, snap *diff.Snapshot) (M
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	start := time.Now()
-	defer func() { s.metrics.saveDuration.WithLabelValues(string(key.Entity)).Observe(time.Since(start).Seconds()) }()
+	defer func() {
+		s.metrics.saveDuration.WithLabelValues(string(key.Entity)).Observe(time.Since(start).Seconds())
+	}()
 
 	name := key.objectPrefix() + nuid.Next()
 	size, err := s.putObject(ctx, key, name, snap)
@@ -464,7 +468,7 @@ func (s *JetStream) recoverMeta(ctx context.Context, key Key, revision uint64, c
 		}
 	}
 	// NOTE: with no readable history the marks start from zero, so a revision may repeat for a
-	// record; its event ids still differ unless the content is the same.
+	// record. Its event ids still differ unless the content is the same.
 	s.log.Warn("Resetting unreadable checkpoint metadata without high-water marks",
 		zap.String("checkpoint", key.String()), zap.Error(cause))
 	return m
@@ -472,8 +476,8 @@ func (s *JetStream) recoverMeta(ctx context.Context, key Key, revision uint64, c
 
 // RemoveOrphans deletes the snapshot objects that no metadata points to and that are older than
 // Config.OrphanAge: those left by a crash between writing an object and committing the metadata,
-// or by a failed delete. Objects of checkpoints whose metadata is unreadable are kept, since the
-// current one cannot be told apart. It returns the number of objects deleted.
+// or by a failed delete. Objects of checkpoints whose metadata is unreadable are kept, because
+// nothing shows which of them is current. It returns the number of objects deleted.
 func (s *JetStream) RemoveOrphans(ctx context.Context) (int, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()

@@ -17,7 +17,7 @@ import (
 )
 
 // Memory is a Store in memory for unit tests of the components that use a Store. It follows the
-// JetStream store's contract, compare-and-swap and encoded objects included, so a test sees the
+// JetStream store's contract, compare-and-swap and encoded objects included, so a test gets the
 // same conflicts and the same snapshot round trip. It is safe for concurrent use.
 type Memory struct {
 	mu       sync.Mutex

@@ -15,8 +15,8 @@ const metaVersion = 1
 // snapshot is, what it holds, and the high-water marks that survive a reset.
 type Meta struct {
 	Key Key `json:"key"`
-	// Object is the name of the current snapshot object; empty when none is stored, that is after
-	// a reset (the next scan is then a full snapshot load).
+	// Object is the name of the current snapshot object. It is empty when none is stored, which is
+	// the case after a reset, so the next scan is a full snapshot load.
 	Object string `json:"object,omitempty"`
 	// FormatVersion is the snapshot format version of Object; zero without an object.
 	FormatVersion int `json:"format_version"`
@@ -37,8 +37,8 @@ type Meta struct {
 	// HighWater holds the largest revision and version ever assigned or reserved. It only grows,
 	// and a reset keeps it.
 	HighWater diff.HighWater `json:"high_water"`
-	// ResyncRequested asks the next scan to emit every record as a snapshot (diff.Options.Resync).
-	// Storing a snapshot built by a complete resync clears it.
+	// ResyncRequested is a request that the next scan emit every record as a snapshot
+	// (diff.Options.Resync). Storing a snapshot built by a complete resync clears it.
 	ResyncRequested bool `json:"resync_requested,omitempty"`
 	// ResetAt is when the checkpoint was last reset; zero if never.
 	ResetAt time.Time `json:"reset_at,omitzero"`
@@ -78,7 +78,8 @@ type metaJSON struct {
 func encodeMeta(m Meta) []byte {
 	b, err := json.Marshal(metaJSON{Version: metaVersion, Meta: m})
 	if err != nil {
-		panic(fmt.Sprintf("encode checkpoint metadata: %v", err)) // only plain fields: cannot fail
+		// Meta has only strings, numbers, booleans and times, which json.Marshal always encodes.
+		panic(fmt.Sprintf("encode checkpoint metadata: %v", err))
 	}
 	return b
 }

@@ -56,8 +56,8 @@ type Store interface {
 	// returns ErrNotFound for a checkpoint that was never stored.
 	Reset(ctx context.Context, key Key) (Meta, error)
 
-	// RequestResync asks the next scan to emit every record as a snapshot while keeping the stored
-	// snapshot, so deletions are still detected. It returns ErrNotFound for a checkpoint that was
+	// RequestResync requests that the next scan emit every record as a snapshot while keeping the
+	// stored snapshot, so deletions are still detected. It returns ErrNotFound for a checkpoint that was
 	// never stored.
 	RequestResync(ctx context.Context, key Key) (Meta, error)
 }

@@ -284,8 +284,8 @@ func (n *Normalizer) number(timestamp bool) error {
 	}
 	f, err := strconv.ParseFloat(string(lit), 64)
 	if err != nil {
-		// NOTE: only a range error gets here (the grammar was checked above); a value beyond
-		// float64 is kept as sent because no float64 can stand for it.
+		// NOTE: only a range error gets here, because the grammar was checked above. A value
+		// beyond float64 range is kept as sent, because no float64 can represent it.
 		n.out = append(n.out, lit...)
 		return nil
 	}

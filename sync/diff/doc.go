@@ -20,8 +20,8 @@
 //	for c := range res.All() { publish c }
 //	// after every publish was acknowledged: store res.Next
 //
-// Revisions count the changes of one record and never repeat for it: a change increments the
-// record's revision, a deleted record keeps its revision in a tombstone, and the records of a
+// Revisions count the changes of one record and never repeat for it. A change increments the
+// record's revision, and a deleted record keeps its revision in a tombstone. The records of a
 // snapshot built after a checkpoint reset start above the revision high-water mark of the reset
 // checkpoint. Event ids are schema.EventID of organization, task, entity, record id, revision and
 // content hash, so the same change detected twice from the same previous snapshot gets the same id.

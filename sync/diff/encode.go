@@ -19,10 +19,10 @@ import (
 //	magic         8 bytes  "TISYNCSN"
 //	version       uint32   FormatVersion
 //	header length uint32
-//	header        uvarint fields: organization id, task id and entity (each length and bytes),
-//	              entries, data bytes, live records, record bytes, revision floor, revision and
-//	              version high-water marks, a byte telling whether a complete scan happened, and
-//	              the last complete scan as a zig-zag varint of Unix microseconds
+//	header        organization id, task id and entity (each a uvarint length and bytes), then
+//	              uvarints: entries, data bytes, live records, record bytes, revision floor,
+//	              revision and version high-water marks. Then a byte that is 1 after a complete
+//	              scan, and the last complete scan as a zig-zag varint of Unix microseconds.
 //	header hash   uint64   XXH3 of the header
 //	columns       one value per entry, in snapshot order: id lengths (uint8), flags (uint8), record
 //	              lengths (uint32), revisions (uint64), raw hashes (uint64), content hashes (uint64)
@@ -40,7 +40,7 @@ const (
 	maxHeaderBytes = 64 << 10
 	maxEntries     = 1 << 31
 	columnBytes    = 1 + 1 + 4 + 8 + 8 + 8 // bytes per entry in the columns
-	blockEntries   = 16 << 10               // entries per column block written or read at once
+	blockEntries   = 16 << 10              // entries per column block written or read at once
 )
 
 // WriteTo writes the snapshot in the encoded format to w. It returns the number of bytes written

@@ -114,7 +114,7 @@ func decodeKey(key []byte) string {
 
 // ChangedFields returns the sorted names of the top-level members whose values differ between
 // two normalized records, a member present in only one of them included. It compares canonical
-// bytes, so it relies on both records coming from a Normalizer; it returns an error wrapping
+// bytes, so both records must come from a Normalizer. It returns an error wrapping
 // ErrCorruptSnapshot when one of them is not a canonical object.
 func ChangedFields(before, after []byte) ([]string, error) {
 	var buf [64]topMember

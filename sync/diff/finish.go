@@ -210,9 +210,9 @@ func (s *Scan) Finish(kind ScanKind, confirmedDeleted []string) (*Result, error)
 }
 
 // build lays out the next snapshot's entries and derives one change per record that changed.
-// After a complete scan the entries follow the order in which the scan first saw each record,
-// followed by the previous records it did not see; after a partial scan they keep the previous
-// order, followed by the new records. The changes are then sorted by entity id.
+// After a complete scan the entries follow the order in which the scan first received each
+// record, followed by the previous records it did not receive. After a partial scan they keep the
+// previous order, followed by the new records. The changes are then sorted by entity id.
 func (s *Scan) build(kind ScanKind) *Result {
 	o := s.opts
 	next := &Snapshot{organizationID: o.OrganizationID, taskID: o.TaskID, entity: o.Entity, floor: o.RevisionFloor}
@@ -357,7 +357,7 @@ func (s *Scan) mergePrev(res *Result, pi int, kind ScanKind, counts *Counts) {
 			fields, err := ChangedFields(before, after)
 			if err != nil {
 				// NOTE: both records come from a Normalizer, so this only happens with a snapshot
-				// whose records were damaged without failing the checksum; the change still goes out.
+				// whose records were damaged without failing the checksum. The change still goes out.
 				fields = []string{}
 			}
 			c.fields = int32(len(res.fields))

@@ -10,36 +10,6 @@ import (
 	"github.com/tisync/tisync/schema"
 )
 
-// The canonical form of a record is the JSON text that Normalizer writes. Two records that mean the
-// same thing get the same bytes, so their content hashes are equal; every rule below is there to
-// remove a difference that carries no meaning.
-//
-//   - Objects: members sorted by name (byte order of the canonical name encoding), at every depth.
-//     A name that occurs twice keeps its last value, as encoding/json does.
-//   - No whitespace outside strings.
-//   - Strings: the decoded value is kept exactly (no trimming, empty strings stay). It is written
-//     with the fewest escapes: only '"', '\\' and control characters below U+0020 are escaped
-//     (\b \f \n \r \t, others as \u00XX). Invalid UTF-8 and unpaired surrogate escapes become
-//     U+FFFD, as encoding/json decodes them.
-//   - Numbers: a literal without fraction or exponent is kept digit for digit ("-0" becomes "0").
-//     Any other literal is read as a float64: an integral value below 2^53 in magnitude is written
-//     as an integer (1738368000.0 and 1.7383680e9 both become 1738368000), anything else in the
-//     shortest form that reads back to the same float64, formatted as encoding/json formats
-//     float64. A literal out of float64 range is kept as sent.
-//   - Timestamps: the values of the members named createdAt, completedAt, activeAfter and
-//     activeBefore, at any depth (task steps included), become integer UTC Unix seconds: numbers are
-//     rounded down to whole seconds and RFC 3339 strings are converted. Other values (null, other
-//     strings) are kept.
-//   - Sets: arrays under the name labels, at any depth, are sorted by the canonical bytes of their
-//     elements; duplicates are kept. Every other array keeps its order, because the order carries
-//     meaning or is not known to be arbitrary: task steps, programs, stages and emailTemplates,
-//     result sections, dimensions, subDimensions, effects and subEffects among them.
-//   - A test session's top-level result of false (TestInvite's way of saying "no result yet") is
-//     written as null, so a session without a result is null in every image.
-//   - null and a missing member stay distinct, and members tisync does not model are kept.
-//   - Free-form maps (the values of tags, externalData and roomForm) hold user data: inside them
-//     only the generic rules apply, so a user key named createdAt or labels is left alone.
-
 // maxDepth limits the nesting of objects and arrays in a record, so that hostile input cannot
 // exhaust the stack.
 const maxDepth = 64
@@ -71,9 +41,38 @@ func Hash(normalized []byte) uint64 {
 	return xxh3.Hash(normalized)
 }
 
-// Normalizer writes records in canonical form. The zero value is ready to use. A Normalizer reuses
-// its buffers between calls, so it allocates almost nothing once warm; it is not safe for
-// concurrent use.
+// Normalizer writes records in canonical form: JSON text in which two records that mean the same
+// thing get the same bytes, so that their content hashes are equal. Each rule removes a difference
+// that carries no meaning:
+//
+//   - Objects: members sorted by name (byte order of the canonical name encoding), at every depth.
+//     A name that occurs twice keeps its last value, as encoding/json does.
+//   - No whitespace outside strings.
+//   - Strings: the decoded value is kept exactly (no trimming, empty strings stay). It is written
+//     with the fewest escapes: only '"', '\\' and control characters below U+0020 are escaped
+//     (\b \f \n \r \t, others as \u00XX). Invalid UTF-8 and unpaired surrogate escapes become
+//     U+FFFD, as encoding/json decodes them.
+//   - Numbers: a literal without fraction or exponent is kept digit for digit ("-0" becomes "0").
+//     Any other literal is read as a float64: an integral value below 2^53 in magnitude is written
+//     as an integer (1738368000.0 and 1.7383680e9 both become 1738368000), anything else in the
+//     shortest form that reads back to the same float64, formatted as encoding/json formats
+//     float64. A literal out of float64 range is kept as sent.
+//   - Timestamps: the values of the members named createdAt, completedAt, activeAfter and
+//     activeBefore, at any depth (task steps included), become integer UTC Unix seconds: numbers are
+//     rounded down to whole seconds and RFC 3339 strings are converted. Other values (null, other
+//     strings) are kept.
+//   - Sets: arrays under the name labels, at any depth, are sorted by the canonical bytes of their
+//     elements; duplicates are kept. Every other array keeps its order, because the order carries
+//     meaning or is not known to be arbitrary: task steps, programs, stages and emailTemplates,
+//     result sections, dimensions, subDimensions, effects and subEffects among them.
+//   - A test session's top-level result of false (TestInvite's way of saying "no result yet") is
+//     written as null, so a session without a result is null in every image.
+//   - null and a missing member stay distinct, and members tisync does not model are kept.
+//   - Free-form maps (the values of tags, externalData and roomForm) hold user data: inside them
+//     only the generic rules apply, so a user key named createdAt or labels is left alone.
+//
+// The zero value is ready to use. A Normalizer reuses its buffers between calls, so it allocates
+// almost nothing once warm. It is not safe for concurrent use.
 type Normalizer struct {
 	in      []byte
 	pos     int
@@ -108,8 +107,8 @@ const (
 )
 
 // Append appends the canonical form of raw, a record of entity e, to dst and returns the extended
-// slice. It returns an error wrapping ErrInvalidJSON, ErrNotObject or ErrTooLarge when raw is not a
-// single well-formed JSON object of at most MaxRecordBytes; dst is then returned unchanged.
+// slice. When raw is not a single well-formed JSON object of at most MaxRecordBytes, it returns dst
+// unchanged and an error wrapping ErrInvalidJSON, ErrNotObject or ErrTooLarge.
 func (n *Normalizer) Append(dst []byte, e schema.Entity, raw []byte) ([]byte, error) {
 	if err := n.run(e, raw); err != nil {
 		return dst, err
@@ -187,8 +186,8 @@ func (n *Normalizer) value(ctx context, depth int) error {
 		return n.literal("true")
 	case c == 'f':
 		if ctx&ctxResult != 0 && bytes.HasPrefix(n.in[n.pos:], []byte("false")) {
-			// NB: TestInvite sends result: false until a session has a result; the canonical
-			// form says null so that "no result" has one spelling.
+			// NB: TestInvite sends result: false until a session has a result. The canonical
+			// form writes null, so that "no result" has one spelling.
 			n.pos += len("false")
 			n.out = append(n.out, "null"...)
 			return nil

@@ -11,7 +11,7 @@ import (
 	"github.com/tisync/tisync/schema"
 )
 
-// ScanKind tells Finish whether a scan read every record of the task.
+// ScanKind is the extent of a scan: whether it read every record of the task.
 type ScanKind int
 
 const (
@@ -54,7 +54,7 @@ type Options struct {
 	// HighWater is the checkpoint's high-water mark. Its Version keeps event versions growing
 	// when the clock goes back; its Revision only raises the result's mark.
 	HighWater HighWater
-	// Resync emits every record the scan sees as op snapshot, unchanged ones included.
+	// Resync emits every record the scan receives as op snapshot, unchanged ones included.
 	Resync bool
 	// ObservedAt is when the scan started. Events carry it, and their version is its Unix
 	// microseconds unless the high-water mark is already higher.
@@ -93,13 +93,13 @@ type Scan struct {
 	prev    *Snapshot
 	initial bool
 
-	state    []uint32 // per previous entry: stateUnseen, stateKept, stateHeld, stateDeleted or stateRec+index into recs
-	recs     []rec
+	state []uint32 // per previous entry: stateUnseen, stateKept, stateHeld, stateDeleted or stateRec+index into recs
+	recs  []rec
 	// order lists the records in the order they were first seen: previous entry indexes, and
 	// indexes into recs with newBit set for records new to the lineage.
 	order []uint32
 	// cursor is the previous entry expected next: the one after the last record found.
-	cursor int
+	cursor   int
 	newIndex table // ids that the previous snapshot does not hold, to positions in recs
 	arena    arena
 	norm     Normalizer
@@ -192,7 +192,7 @@ func (s *Scan) recID(r *rec) []byte { return s.bytesAt(r.ref, int(r.idLen)) }
 // whose id was added before in this scan replaces the earlier copy.
 //
 // Add returns a *RecordError, wrapping ErrInvalidID, ErrInvalidJSON, ErrNotObject, ErrTooLarge,
-// ErrIDMismatch or ErrTaskMismatch, for a record it rejects; the scan then goes on without it,
+// ErrIDMismatch or ErrTaskMismatch, for a record it rejects. The scan then goes on without it,
 // and a record of that id in the previous snapshot is kept unchanged. It returns ErrScanFinished
 // after Finish. Add does not retain raw.
 func (s *Scan) Add(id string, raw []byte) error {

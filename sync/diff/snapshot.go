@@ -26,9 +26,9 @@ func (h HighWater) Max(o HighWater) HighWater {
 	return HighWater{Revision: max(h.Revision, o.Revision), Version: max(h.Version, o.Version)}
 }
 
-// Snapshot is what tisync last saw of one entity of one task: for each record its id, normalized
-// bytes, content hash, hash of the raw bytes it came from and revision, plus tombstones that keep
-// the revision of deleted records. A Snapshot is immutable and safe for concurrent use.
+// Snapshot is the state of one entity of one task as the last scan found it. It holds, for each
+// record, its id, normalized bytes, content hash, the hash of the raw bytes it came from and its
+// revision, plus tombstones that keep the revision of deleted records. A Snapshot is immutable and safe for concurrent use.
 //
 // The records live in a few large byte chunks and are indexed by a slice of fixed-size entries,
 // so that a million records cost a handful of allocations and nothing for the garbage collector to
@@ -190,9 +190,9 @@ func (s *Snapshot) buildIndex() {
 	}
 }
 
-// table is an open-addressing hash index from record ids to positions. A slot holds the high 32
+// table is an open-addressing hash index from record ids to positions. A slot contains the high 32
 // bits of the id hash and the position plus one, so that a probe rarely touches the id bytes of a
-// record that does not match; an empty slot is zero.
+// record that does not match. An empty slot is zero.
 type table struct {
 	slots []uint64
 	mask  uint64

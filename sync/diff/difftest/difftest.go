@@ -1,6 +1,6 @@
 // Package difftest generates realistic TestInvite records in detailed mode for tests and
 // benchmarks of change detection and checkpoints. The records follow the documented shapes of
-// candidates (tickets) and test instances (test sessions) with invented values; the same seed and
+// candidates (tickets) and test instances (test sessions) with invented values. The same seed and
 // index always give the same record.
 package difftest
 
@@ -54,8 +54,8 @@ var (
 
 func pick(r *rand.Rand, s []string) string { return s[r.IntN(len(s))] }
 
-// Ticket returns the id and raw detailed JSON of ticket i in version v (0 is the original; each
-// higher version changes a few fields, as a candidate logging in or being rated would).
+// Ticket returns the id and raw detailed JSON of ticket i in version v. Version 0 is the original,
+// and each higher version changes a few fields, as a candidate logging in or being rated would.
 func (g *Generator) Ticket(i, v int) (string, []byte) {
 	id := g.ID(0, i)
 	r := g.rng(0, uint64(i), 0)
