@@ -171,7 +171,6 @@ func NewScan(opts Options) (*Scan, error) {
 		s.state = make([]uint32, len(s.prev.entries))
 		s.order = make([]uint32, 0, len(s.prev.entries))
 		s.arena.base = len(s.prev.chunks)
-		s.prev.indexOnce.Do(s.prev.buildIndex)
 	}
 	s.newIndex.init(0)
 	return s, nil
@@ -243,7 +242,7 @@ func (s *Scan) addKnown(i int, id string, raw []byte, rawHash uint64) error {
 	canon, hash, err := s.normalize(id, raw)
 	if err != nil {
 		s.counts.Invalid++
-		if st == stateUnseen && !e.tombstone() {
+		if st == stateUnseen {
 			s.state[i] = stateHeld
 		}
 		return err

@@ -62,6 +62,14 @@ func scan(t testing.TB, o Options, kind ScanKind, in ...input) *Result {
 	if err != nil {
 		t.Fatalf("Finish: %v", err)
 	}
+	// Decoding checks every invariant of a snapshot: unique ids, hashes, sizes.
+	var buf bytes.Buffer
+	if _, err := res.Next.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadSnapshot(&buf); err != nil {
+		t.Fatalf("next snapshot fails its checks: %v", err)
+	}
 	return res
 }
 
@@ -374,6 +382,28 @@ func TestScanDeletedRecordReturns(t *testing.T) {
 	want := []summary{{"a1", schema.OpCreated, 3, nil}}
 	if got := summarize(res); !reflect.DeepEqual(got, want) {
 		t.Errorf("changes: got %+v, want %+v", got, want)
+	}
+}
+
+func TestScanInvalidCopyOfDeletedRecord(t *testing.T) {
+	res := scan(t, ticketOptions(nil, t0), Complete, ticket("a1", ""), ticket("b2", ""))
+	res = scan(t, ticketOptions(res.Next, t0.Add(time.Minute)), Complete, ticket("b2", ""))
+	s, err := NewScan(ticketOptions(res.Next, t0.Add(2*time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add("a1", []byte(`{"candidateId":"a1"`)); !errors.Is(err, ErrInvalidJSON) {
+		t.Fatalf("Add error = %v, want ErrInvalidJSON", err)
+	}
+	if err := s.Add("b2", []byte(ticketJSON("b2", ""))); err != nil {
+		t.Fatal(err)
+	}
+	next, err := s.Finish(Complete, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Len() != 0 || next.Next.Tombstones() != 1 || next.Next.Len() != 1 {
+		t.Errorf("%d changes, %d tombstones, %d records; want 0, 1, 1", next.Len(), next.Next.Tombstones(), next.Next.Len())
 	}
 }
 
