@@ -17,11 +17,6 @@ const maxDepth = 64
 // MaxRecordBytes is the largest raw or normalized record a scan accepts.
 const MaxRecordBytes = 16 << 20
 
-var (
-	timestampKeys = []string{"createdAt", "completedAt", "activeAfter", "activeBefore"}
-	freeFormKeys  = []string{"tags", "externalData", "roomForm"}
-)
-
 // IDField returns the name of the member that holds a record's own id in TestInvite's detailed
 // objects: taskId for tasks, candidateId for tickets and testInstanceId for test sessions.
 func IDField(e schema.Entity) string {
@@ -214,24 +209,19 @@ func (n *Normalizer) childContext(ctx context, key []byte) context {
 	if ctx&ctxFreeForm != 0 {
 		return ctxFreeForm
 	}
-	var child context
-	for _, k := range freeFormKeys {
-		if string(key) == k {
-			return ctxFreeForm
+	switch string(key) {
+	case "tags", "externalData", "roomForm":
+		return ctxFreeForm
+	case "createdAt", "completedAt", "activeAfter", "activeBefore":
+		return ctxTimestamp
+	case "labels":
+		return ctxSet
+	case "result":
+		if ctx&ctxRoot != 0 && n.entity == schema.EntityTestSession {
+			return ctxResult
 		}
 	}
-	for _, k := range timestampKeys {
-		if string(key) == k {
-			child |= ctxTimestamp
-		}
-	}
-	if string(key) == "labels" {
-		child |= ctxSet
-	}
-	if ctx&ctxRoot != 0 && n.entity == schema.EntityTestSession && string(key) == "result" {
-		child |= ctxResult
-	}
-	return child
+	return 0
 }
 
 // object parses an object and appends it with its members sorted by name. Members are first

@@ -96,8 +96,9 @@ func (g *Generator) Ticket(i, v int) (string, []byte) {
 	return id, []byte(b.String())
 }
 
-// TestSession returns the id and raw detailed JSON of test session i in version v: STARTED
-// without a result in version 0, COMPLETE with a result (scoreboard, sections, dimensions) later.
+// TestSession returns the id and raw detailed JSON of test session i in version v. In version 0
+// every third session is STARTED without a result and the others are COMPLETE with a result
+// (scoreboard, sections, dimensions). Every higher version is COMPLETE with other scores.
 func (g *Generator) TestSession(i, v int) (string, []byte) {
 	id := g.ID(1, i)
 	r := g.rng(1, uint64(i), 0)
@@ -118,7 +119,7 @@ func (g *Generator) TestSession(i, v int) (string, []byte) {
 	}
 	score := func(max int) string {
 		got := r.IntN(max + 1)
-		if v > 1 {
+		if v > 0 {
 			got = (got + v) % (max + 1)
 		}
 		return fmt.Sprintf(`{"pointsAchieved":%d,"maxAchievablePoints":%d,"achievementRatio":%s,"noOfQuestions":%d}`,
