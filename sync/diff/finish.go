@@ -349,6 +349,10 @@ func (s *Scan) mergePrev(res *Result, pi int, kind ScanKind, counts *Counts) {
 			c.op = opSnapshot
 			n.revision = e.revision + 1
 		case r.hash != e.hash:
+			// NOTE: the revision follows the previous snapshot, so that a change detected again
+			// after a crash between publishing and saving gets the same event id. If the record
+			// changed once more before that new scan, its revision is reused with other content,
+			// and only the content hash keeps the two event ids apart.
 			c.op = opUpdated
 			n.revision = e.revision + 1
 			c.before, c.beforeLen = e.ref+ref(e.idLen), e.recLen

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -570,6 +572,26 @@ func TestScanTaskEntity(t *testing.T) {
 	}
 	if err := s.Add("t2", []byte(`{"taskId":"t2"}`)); !errors.Is(err, ErrTaskMismatch) {
 		t.Errorf("Add of another task: error = %v, want ErrTaskMismatch", err)
+	}
+}
+
+func TestScanConcurrentScansShareSnapshot(t *testing.T) {
+	var in []input
+	for i := range 500 {
+		in = append(in, ticket(fmt.Sprintf("r%d", i), ""))
+	}
+	prev := scan(t, ticketOptions(nil, t0), Complete, in...).Next
+	slices.Reverse(in) // out of order, so every lookup goes through the shared index
+	var wg sync.WaitGroup
+	results := make([]*Result, 4)
+	for i := range results {
+		wg.Go(func() { results[i] = scan(t, ticketOptions(prev, t0.Add(time.Minute)), Complete, in...) })
+	}
+	wg.Wait()
+	for i, res := range results {
+		if res.Len() != 0 || res.Counts.Unchanged != 500 {
+			t.Errorf("scan %d: %d changes, %d unchanged; want 0 and 500", i, res.Len(), res.Counts.Unchanged)
+		}
 	}
 }
 
