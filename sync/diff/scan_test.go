@@ -584,11 +584,26 @@ func TestScanConcurrentScansShareSnapshot(t *testing.T) {
 	slices.Reverse(in) // out of order, so every lookup goes through the shared index
 	var wg sync.WaitGroup
 	results := make([]*Result, 4)
+	errs := make([]error, 4)
 	for i := range results {
-		wg.Go(func() { results[i] = scan(t, ticketOptions(prev, t0.Add(time.Minute)), Complete, in...) })
+		wg.Go(func() {
+			s, err := NewScan(ticketOptions(prev, t0.Add(time.Minute)))
+			for _, r := range in {
+				if err == nil {
+					err = s.Add(r.id, []byte(r.raw))
+				}
+			}
+			if err == nil {
+				results[i], err = s.Finish(Complete, nil)
+			}
+			errs[i] = err
+		})
 	}
 	wg.Wait()
 	for i, res := range results {
+		if errs[i] != nil {
+			t.Fatalf("scan %d: %v", i, errs[i])
+		}
 		if res.Len() != 0 || res.Counts.Unchanged != 500 {
 			t.Errorf("scan %d: %d changes, %d unchanged; want 0 and 500", i, res.Len(), res.Counts.Unchanged)
 		}
