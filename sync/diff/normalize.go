@@ -48,10 +48,10 @@ func Hash(normalized []byte) uint64 {
 //     (\b \f \n \r \t, others as \u00XX). Invalid UTF-8 and unpaired surrogate escapes become
 //     U+FFFD, as encoding/json decodes them.
 //   - Numbers: a literal without fraction or exponent is kept digit for digit ("-0" becomes "0").
-//     Any other literal is read as a float64: an integral value below 2^53 in magnitude is written
-//     as an integer (1738368000.0 and 1.7383680e9 both become 1738368000), anything else in the
-//     shortest form that reads back to the same float64, formatted as encoding/json formats
-//     float64. A literal out of float64 range is kept as sent.
+//     Any other literal is read as a float64. An integral value below 2^53 in magnitude is then
+//     written as an integer, so 1738368000.0 and 1.7383680e9 both become 1738368000. Any other
+//     value is written in the shortest form that reads back to the same float64, formatted as
+//     encoding/json formats float64. A literal out of float64 range is kept as sent.
 //   - Timestamps: the values of the members named createdAt, completedAt, activeAfter and
 //     activeBefore, at any depth (task steps included), become integer UTC Unix seconds: numbers are
 //     rounded down to whole seconds and RFC 3339 strings are converted. Other values (null, other
