@@ -56,6 +56,11 @@ type Meta struct {
 // Load returns for a checkpoint that was never stored.
 func (m Meta) Stored() bool { return m.revision != 0 }
 
+// StoreRevision returns the revision of the stored metadata this Meta was read or written at. Every
+// write changes it, so a poller that keeps the last snapshot in memory instead of loading it again
+// can compare it with the StoreRevision that Store.Meta returns before reusing the snapshot.
+func (m Meta) StoreRevision() uint64 { return m.revision }
+
 // ScanOptions returns the options a scan based on this metadata and the snapshot Load returned
 // with it needs; the caller adds ObservedAt.
 func (m Meta) ScanOptions(prev *diff.Snapshot) diff.Options {

@@ -75,6 +75,9 @@ func testSaveLoad(t *testing.T, store Store, c *clock) {
 	if saved != want {
 		t.Errorf("metadata:\n got %+v\nwant %+v", saved, want)
 	}
+	if cur, err := store.Meta(ctx, ticketKey); err != nil || cur.StoreRevision() != saved.StoreRevision() || saved.StoreRevision() == 0 {
+		t.Errorf("Meta().StoreRevision() = %d, %v; want %d from Save", cur.StoreRevision(), err, saved.StoreRevision())
+	}
 	if saved.StoredBytes <= 0 || saved.StoredBytes >= saved.RecordBytes {
 		t.Errorf("stored %d bytes for %d record bytes", saved.StoredBytes, saved.RecordBytes)
 	}
