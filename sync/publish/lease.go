@@ -59,8 +59,12 @@ func NewLeaser(ctx context.Context, js jetstream.JetStream, cfg LeaseConfig, own
 // Owner returns the holder name this Leaser writes into its leases.
 func (l *Leaser) Owner() string { return l.owner }
 
-// LeaseKey returns the key of the lease on one task.
+// LeaseKey returns the key of the lease on one task. An empty taskID names the organization's task
+// list, whose key ends in "_tasks": an underscore never occurs in a TestInvite id.
 func LeaseKey(organizationID, taskID string) string {
+	if taskID == "" {
+		return organizationID + "._tasks"
+	}
 	return organizationID + "." + taskID
 }
 
@@ -79,10 +83,10 @@ type Lease struct {
 	ended  chan struct{}
 }
 
-// Acquire takes the lease on a task. It returns a *LeaseHeldError (matching ErrLeaseHeld) when
-// another holder has it.
+// Acquire takes the lease on a task, or on the organization's task list when taskID is empty. It
+// returns a *LeaseHeldError (matching ErrLeaseHeld) when another holder has it.
 func (l *Leaser) Acquire(ctx context.Context, organizationID, taskID string) (*Lease, error) {
-	if !schema.ValidID(organizationID) || !schema.ValidID(taskID) {
+	if !schema.ValidID(organizationID) || (taskID != "" && !schema.ValidID(taskID)) {
 		return nil, fmt.Errorf("lease: invalid organization %q or task %q: expected ASCII letters and digits", organizationID, taskID)
 	}
 	key := LeaseKey(organizationID, taskID)
