@@ -29,6 +29,10 @@ type app struct {
 	log *zap.Logger
 	// registry collects the metrics of every component; /metrics serves it.
 	registry *prometheus.Registry
+	// forceSyncOnly turns the sink off whatever the configuration says, for `tisync sync`.
+	forceSyncOnly bool
+	// pollOff skips the poll settings' validation, for commands that do not poll.
+	pollOff bool
 }
 
 // execute runs the command line args and returns the process exit code: 0 on success, 1 on an
@@ -82,10 +86,20 @@ so on, or their _FILE variants.`,
 	root.AddCommand(
 		a.versionCommand(),
 		a.runCommand(),
+		a.syncCommand(),
+		a.pollCommand(),
+		a.checkpointCommand(),
 		a.migrateCommand(),
 		a.configCommand(),
 	)
 	return root
+}
+
+// loadWithoutPoll loads the configuration for commands that do not poll, such as the checkpoint
+// commands: the TestInvite settings need not be complete for them.
+func (a *app) loadWithoutPoll() error {
+	a.pollOff = true
+	return a.load()
 }
 
 // load reads and validates the configuration and builds the logger, once.
@@ -103,6 +117,10 @@ func (a *app) load() error {
 	}
 	if a.logLevel != "" {
 		cfg.Log.Level = a.logLevel
+	}
+	if a.pollOff {
+		// The organization id is kept: commands such as checkpoint list name it.
+		cfg.Poll.Enabled = false
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)

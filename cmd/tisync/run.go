@@ -12,20 +12,43 @@ import (
 
 	"github.com/tisync/tisync/cmd/tisync/internal/natsconn"
 	"github.com/tisync/tisync/cmd/tisync/internal/opsserver"
+	"github.com/tisync/tisync/sync/poll"
 )
 
 func (a *app) runCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "run",
-		Short: "Run the daemon: NATS (embedded or external) and every enabled component",
-		Long: `run starts the configured components and runs until SIGINT or SIGTERM. With no nats.url it
+		Short: "Run the daemon: NATS (embedded or external), the pollers and the sink",
+		Long: `run starts the configured components and runs until SIGINT or SIGTERM: the pollers unless
+poll.enabled is false, and the ClickHouse sink unless sink.enabled is false. With no nats.url it
 starts an embedded NATS server with JetStream, its store under data_dir; with a URL it connects to
-that server. On a signal it stops every component, waits up to shutdown_timeout for them to finish,
-drains the NATS connection and exits with 0. A second signal ends the process at once.`,
+that server. On a signal it stops scheduling polls, lets running polls finish within
+shutdown_timeout (an abandoned poll stores no checkpoint), flushes the sink's batch, drains the
+NATS connection and exits with 0. A second signal ends the process at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(); err != nil {
 				return err
+			}
+			return a.run(cmd.Context())
+		},
+	}
+}
+
+func (a *app) syncCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "sync",
+		Short: "Run only the pollers: TestInvite to NATS JetStream",
+		Long: `sync runs the pollers without the ClickHouse sink, like run with sink.enabled set to false.
+Use it to split the daemon into a sync process and a sink process that share a NATS server.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.forceSyncOnly = true
+			if err := a.load(); err != nil {
+				return err
+			}
+			if !a.cfg.Poll.Enabled {
+				return &usageError{fmt.Errorf("sync runs the pollers, but poll.enabled is false")}
 			}
 			return a.run(cmd.Context())
 		},
@@ -74,8 +97,9 @@ func (a *app) runWithNATS(ctx context.Context, conn *natsconn.Conn) error {
 		return fmt.Errorf("JetStream is not available on the NATS server: %w", err)
 	}
 	var components []component
+	var ops *opsserver.Server
 	if a.cfg.HTTP.Enabled() {
-		ops := opsserver.New(a.cfg.HTTP, a.registry, a.log)
+		ops = opsserver.New(a.cfg.HTTP, a.registry, a.log.Named("http"))
 		ops.AddCheck(opsserver.Check{Name: "nats", Fn: func(context.Context) error {
 			if !conn.NC.IsConnected() {
 				return fmt.Errorf("NATS connection is %s", conn.NC.Status())
@@ -83,6 +107,24 @@ func (a *app) runWithNATS(ctx context.Context, conn *natsconn.Conn) error {
 			return nil
 		}})
 		components = append(components, component{name: "http", run: ops.Run})
+	}
+	if a.cfg.Poll.Enabled {
+		side, err := a.newSyncSide(ctx, conn)
+		if err != nil {
+			return err
+		}
+		// Running polls get two thirds of the shutdown timeout to finish; the rest is for the
+		// sink's last batch and the NATS drain.
+		scheduler := poll.NewScheduler(side.poller, a.cfg.ShutdownTimeout*2/3)
+		if ops != nil {
+			ops.AddCheck(opsserver.Check{Name: "scheduler", Fn: func(context.Context) error {
+				if !scheduler.Running() {
+					return errors.New("poll scheduler is not running")
+				}
+				return nil
+			}})
+		}
+		components = append(components, component{name: "poll", run: scheduler.Run})
 	}
 	a.log.Info("tisync ready", zap.String("nats_mode", conn.Mode()), zap.Int("components", len(components)))
 	return runComponents(ctx, a.log, a.cfg.ShutdownTimeout, components)

@@ -151,7 +151,7 @@ func (d *daemon) stop(t *testing.T) int {
 func TestRunEmbeddedNATS(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	env := []string{"TISYNC_NATS_EMBEDDED_LISTEN=" + addr, "TISYNC_LOG_FORMAT=json", "TISYNC_HTTP_LISTEN=127.0.0.1:0"}
+	env := []string{"TISYNC_NATS_EMBEDDED_LISTEN=" + addr, "TISYNC_LOG_FORMAT=json", "TISYNC_HTTP_LISTEN=127.0.0.1:0", "TISYNC_POLL_ENABLED=false"}
 
 	d := startDaemon(t, dir, env, "run")
 	d.waitFor(t, "tisync ready", 30*time.Second)
@@ -222,12 +222,12 @@ func TestRunEmbeddedNATS(t *testing.T) {
 
 func TestRunRejectsSharedStore(t *testing.T) {
 	dir := t.TempDir()
-	first := startDaemon(t, dir, []string{"TISYNC_NATS_EMBEDDED_LISTEN=" + freeAddr(t), "TISYNC_HTTP_LISTEN=none"}, "run")
+	first := startDaemon(t, dir, []string{"TISYNC_NATS_EMBEDDED_LISTEN=" + freeAddr(t), "TISYNC_HTTP_LISTEN=none", "TISYNC_POLL_ENABLED=false"}, "run")
 	first.waitFor(t, "tisync ready", 30*time.Second)
 
 	second := exec.Command(tisyncBinary, "run")
 	second.Dir = dir
-	second.Env = []string{"HOME=" + dir, "TISYNC_NATS_EMBEDDED_LISTEN=none", "TISYNC_HTTP_LISTEN=none"}
+	second.Env = []string{"HOME=" + dir, "TISYNC_NATS_EMBEDDED_LISTEN=none", "TISYNC_HTTP_LISTEN=none", "TISYNC_POLL_ENABLED=false"}
 	out, err := second.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
@@ -248,14 +248,15 @@ func TestConfigCheckCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(tisyncBinary, "config", "check", "--config", cfgPath)
-	cmd.Env = []string{"TISYNC_NATS_PASSWORD=s3cret-value", "TISYNC_CLICKHOUSE_PASSWORD=other-s3cret"}
+	cmd.Env = []string{"TISYNC_NATS_PASSWORD=s3cret-value", "TISYNC_CLICKHOUSE_PASSWORD=other-s3cret",
+		"TISYNC_TESTINVITE_ORGANIZATION_ID=org1", "TISYNC_TESTINVITE_PRIVATE_KEY=third-s3cret"}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("config check: %v\n%s", err, stderr.String())
 	}
 	all := stdout.String() + stderr.String()
-	for _, secret := range []string{"s3cret-value", "other-s3cret"} {
+	for _, secret := range []string{"s3cret-value", "other-s3cret", "third-s3cret"} {
 		if strings.Contains(all, secret) {
 			t.Errorf("output contains the secret %q:\n%s", secret, all)
 		}

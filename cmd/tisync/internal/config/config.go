@@ -17,6 +17,10 @@ import (
 
 	"github.com/tisync/tisync/cmd/tisync/internal/natsconn"
 	"github.com/tisync/tisync/cmd/tisync/internal/opsserver"
+	"github.com/tisync/tisync/sync/checkpoint"
+	"github.com/tisync/tisync/sync/poll"
+	"github.com/tisync/tisync/sync/publish"
+	"github.com/tisync/tisync/sync/testinvite"
 )
 
 // Config is the whole configuration of one tisync process. Each section belongs to one component.
@@ -27,9 +31,13 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful stop after SIGINT or SIGTERM. Default: 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
-	Log  LogConfig        `yaml:"log"`
-	HTTP opsserver.Config `yaml:"http"`
-	NATS natsconn.Config  `yaml:"nats"`
+	Log        LogConfig         `yaml:"log"`
+	HTTP       opsserver.Config  `yaml:"http"`
+	NATS       natsconn.Config   `yaml:"nats"`
+	TestInvite testinvite.Config `yaml:"testinvite"`
+	Poll       poll.Config       `yaml:"poll"`
+	Publish    publish.Config    `yaml:"publish"`
+	Checkpoint checkpoint.Config `yaml:"checkpoint"`
 
 	// SecretFiles names files to read secrets from, one per secret. The environment variable
 	// TISYNC_<NAME> (the secret itself) or TISYNC_<NAME>_FILE (a path) takes precedence.
@@ -65,8 +73,12 @@ func Default() Config {
 			Level:  "info",
 			Format: "auto",
 		},
-		HTTP: opsserver.DefaultConfig(),
-		NATS: natsconn.DefaultConfig(),
+		HTTP:       opsserver.DefaultConfig(),
+		NATS:       natsconn.DefaultConfig(),
+		TestInvite: testinvite.DefaultConfig(),
+		Poll:       poll.DefaultConfig(),
+		Publish:    publish.DefaultConfig(),
+		Checkpoint: checkpoint.DefaultConfig(),
 	}
 }
 
@@ -181,6 +193,20 @@ func (c *Config) Validate() error {
 	errs = append(errs, prefixed("log", c.Log.Validate())...)
 	errs = append(errs, prefixed("http", c.HTTP.Validate())...)
 	errs = append(errs, prefixed("nats", c.NATS.Validate())...)
+	errs = append(errs, prefixed("publish", c.Publish.Validate())...)
+	errs = append(errs, prefixed("checkpoint", c.Checkpoint.Validate())...)
+	if c.Poll.Enabled {
+		if c.TestInvite.OrganizationID == "" {
+			errs = append(errs, errors.New("testinvite.organization_id: missing: set it (or TISYNC_TESTINVITE_ORGANIZATION_ID) to the organization to poll, or set poll.enabled to false"))
+		} else {
+			errs = append(errs, prefixed("testinvite", c.TestInvite.Validate())...)
+		}
+		errs = append(errs, prefixed("poll", c.Poll.Validate())...)
+		if c.Publish.Stream.DuplicateWindow <= c.Poll.Timeout {
+			errs = append(errs, fmt.Errorf("publish.stream.duplicate_window: %s is not longer than poll.timeout %s: expected a longer window, so that a poll redone after a crash publishes no duplicates",
+				c.Publish.Stream.DuplicateWindow, c.Poll.Timeout))
+		}
+	}
 	return errors.Join(errs...)
 }
 

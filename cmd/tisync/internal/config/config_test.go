@@ -19,7 +19,7 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 func TestDefaultsValidate(t *testing.T) {
-	cfg, err := Load("", nil)
+	cfg, err := Load("", []string{"TISYNC_TESTINVITE_ORGANIZATION_ID=org1", "TISYNC_TESTINVITE_PRIVATE_KEY=key"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +116,20 @@ func TestLoadBadConfigs(t *testing.T) {
 			want: []string{"nats.user", "TISYNC_NATS_PASSWORD"},
 		},
 		{
+			name: "missing organization",
+			want: []string{"testinvite.organization_id", "poll.enabled"},
+		},
+		{
+			name: "duplicate window shorter than poll timeout",
+			yaml: "testinvite:\n  organization_id: org1\npoll:\n  timeout: 3h\n",
+			want: []string{"publish.stream.duplicate_window", "poll.timeout"},
+		},
+		{
+			name: "bad cron schedule",
+			yaml: "testinvite:\n  organization_id: org1\npoll:\n  schedules:\n    ticket: hourly\n",
+			want: []string{"poll.schedules.ticket", `"hourly"`, "cron expression"},
+		},
+		{
 			name: "bad duration in environment",
 			env:  []string{"TISYNC_SHUTDOWN_TIMEOUT=soon"},
 			want: []string{"TISYNC_SHUTDOWN_TIMEOUT", `"soon"`, "duration"},
@@ -159,7 +173,7 @@ func TestLoadBadConfigs(t *testing.T) {
 }
 
 func TestValidateReportsEveryProblem(t *testing.T) {
-	path := writeConfig(t, "log:\n  level: loud\n  format: xml\nshutdown_timeout: 0s\n")
+	path := writeConfig(t, "log:\n  level: loud\n  format: xml\nshutdown_timeout: 0s\npoll:\n  enabled: false\n")
 	cfg, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +192,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 func TestEnvironmentOverridesFile(t *testing.T) {
 	path := writeConfig(t, "log:\n  level: debug\nnats:\n  url: nats://file:4222\n  connect_timeout: 9s\n")
 	cfg, err := Load(path, []string{
+		"TISYNC_POLL_ENABLED=false",
 		"TISYNC_NATS_URL=nats://env-1:4222,nats://env-2:4222",
 		"TISYNC_LOG_FORMAT=json",
 		"TISYNC_SHUTDOWN_TIMEOUT=1m",
@@ -256,7 +271,7 @@ func TestSecretsFromEnvironmentAndFiles(t *testing.T) {
 	if got := cfg.NATS.Token; got != "tok-from-file" {
 		t.Errorf("nats token = %q, want the file's content without its newline", got)
 	}
-	if got := cfg.Secrets.TestInvitePrivateKey; got != "key-from-config-file" {
+	if got := string(cfg.TestInvite.PrivateKey); got != "key-from-config-file" {
 		t.Errorf("private key = %q", got)
 	}
 	if got := cfg.Secrets.ClickHousePassword; got != "ch-from-env" {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tisync/tisync/sync/testinvite"
 )
 
 // SecretFiles names a file for each secret. A file holds the secret alone; one trailing newline is
@@ -34,8 +36,8 @@ type secret struct {
 
 // secrets lists every secret tisync reads. The order is the order of `config check` output.
 var secrets = []secret{
-	{"testinvite_private_key", func(f *SecretFiles) string { return f.TestInvitePrivateKey }, func(c *Config, v string) { c.Secrets.TestInvitePrivateKey = v }},
-	{"testinvite_token", func(f *SecretFiles) string { return f.TestInviteToken }, func(c *Config, v string) { c.Secrets.TestInviteToken = v }},
+	{"testinvite_private_key", func(f *SecretFiles) string { return f.TestInvitePrivateKey }, func(c *Config, v string) { c.TestInvite.PrivateKey = testinvite.Secret(v) }},
+	{"testinvite_token", func(f *SecretFiles) string { return f.TestInviteToken }, func(c *Config, v string) { c.TestInvite.Token = testinvite.Secret(v) }},
 	{"nats_password", func(f *SecretFiles) string { return f.NATSPassword }, func(c *Config, v string) { c.NATS.Password = v }},
 	{"nats_token", func(f *SecretFiles) string { return f.NATSToken }, func(c *Config, v string) { c.NATS.Token = v }},
 	{"clickhouse_password", func(f *SecretFiles) string { return f.ClickHousePassword }, func(c *Config, v string) { c.Secrets.ClickHousePassword = v }},
@@ -124,9 +126,7 @@ func walkSecretKeys(n *yaml.Node, path string) error {
 // SecretValues holds the secrets of the sections that are wired in later: callers copy them into the
 // component configurations.
 type SecretValues struct {
-	TestInvitePrivateKey string
-	TestInviteToken      string
-	ClickHousePassword   string
+	ClickHousePassword string
 }
 
 // SecretStatus is the masked view of one secret for `config check`.

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tisync/tisync/cmd/tisync/internal/natsconn"
+	"github.com/tisync/tisync/sync/checkpoint"
+	"github.com/tisync/tisync/sync/poll"
+	"github.com/tisync/tisync/sync/publish"
+	"github.com/tisync/tisync/sync/testinvite"
+)
+
+// syncSide holds the components of the sync side: the API client, the checkpoint store, the
+// publisher and the leases, wired into a poller.
+type syncSide struct {
+	client *testinvite.Client
+	store  *checkpoint.JetStream
+	pub    *publish.Publisher
+	leaser *publish.Leaser
+	poller *poll.Poller
+}
+
+// newSyncSide provisions the stream and the buckets and builds the poller. It does not start any
+// schedule.
+func (a *app) newSyncSide(ctx context.Context, conn *natsconn.Conn) (*syncSide, error) {
+	cfg := a.cfg
+	log := a.log
+	if _, err := publish.EnsureStream(ctx, conn.JS, cfg.Publish.Stream, log.Named("publish")); err != nil {
+		return nil, fmt.Errorf("stream: %w", err)
+	}
+	s := &syncSide{}
+	var err error
+	s.client, err = testinvite.New(cfg.TestInvite, log.Named("testinvite"), a.registry)
+	if err != nil {
+		return nil, err
+	}
+	s.store, err = checkpoint.NewJetStream(ctx, conn.JS, cfg.Checkpoint, log.Named("checkpoint"), a.registry)
+	if err != nil {
+		return nil, err
+	}
+	s.pub, err = publish.NewPublisher(conn.NC, cfg.Publish, log.Named("publish"), a.registry)
+	if err != nil {
+		return nil, err
+	}
+	s.leaser, err = publish.NewLeaser(ctx, conn.JS, cfg.Publish.Lease, "", log.Named("lease"))
+	if err != nil {
+		return nil, err
+	}
+	s.poller, err = poll.NewPoller(cfg.Poll, poll.Deps{
+		Client:     s.client,
+		Store:      s.store,
+		Publisher:  s.pub,
+		Leaser:     s.leaser,
+		Logger:     log.Named("poll"),
+		Registerer: a.registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newCheckpointStore opens the checkpoint store alone, for the checkpoint commands.
+func (a *app) newCheckpointStore(ctx context.Context, conn *natsconn.Conn) (*checkpoint.JetStream, error) {
+	return checkpoint.NewJetStream(ctx, conn.JS, a.cfg.Checkpoint, a.log.Named("checkpoint"), nil)
+}
