@@ -25,7 +25,7 @@ import (
 // harness is a simulator, an embedded NATS server and a poller wired to both, as the daemon wires
 // them.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	sim      *testinvitesim.Server
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -47,7 +47,7 @@ type harnessOptions struct {
 	noLeaser bool
 }
 
-func newHarness(t *testing.T, o harnessOptions) *harness {
+func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
 	if o.sim.Seed == 0 {
 		o.sim.Seed = 7
