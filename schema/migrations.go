@@ -71,7 +71,8 @@ var (
 // a letter or underscore followed by letters, digits and underscores, at most 128 characters.
 func ValidIdentifier(s string) bool { return identifierPattern.MatchString(s) }
 
-func (o RenderOptions) withDefaults() (RenderOptions, error) {
+// Validate returns the options with defaults filled in, or an error naming the invalid option.
+func (o RenderOptions) Validate() (RenderOptions, error) {
 	if !ValidIdentifier(o.Database) {
 		return o, fmt.Errorf("database: %q is invalid: expected letters, digits and underscores, starting with a letter or underscore", o.Database)
 	}
@@ -125,7 +126,7 @@ func (o RenderOptions) render(name, text string) (string, error) {
 // Migrations returns every embedded migration rendered with opts, ordered by version. It returns an
 // error when opts is invalid or a file cannot be rendered.
 func Migrations(opts RenderOptions) ([]Migration, error) {
-	o, err := opts.withDefaults()
+	o, err := opts.Validate()
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +170,7 @@ func Migrations(opts RenderOptions) ([]Migration, error) {
 // BootstrapStatements returns the rendered statements that create the database and the migration
 // runner's own tables, schema_migrations and schema_migrations_lock. Each statement is idempotent.
 func BootstrapStatements(opts RenderOptions) ([]string, error) {
-	o, err := opts.withDefaults()
+	o, err := opts.Validate()
 	if err != nil {
 		return nil, err
 	}
