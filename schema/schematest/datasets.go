@@ -1,6 +1,7 @@
 package schematest
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/tisync/tisync/schema"
@@ -128,5 +129,36 @@ func AnalyticsDataset(org string, t0 time.Time) []schema.Event {
 	emit(500*sec, T1, schema.EntityTicket, "k6", nil)
 	snapshot(0, T2, schema.EntityTicket, "k7", ticket(T2, "k7", true))
 	snapshot(0, T2, schema.EntityTestSession, "x71", session(org, T2, "x71", "k7", "a", "COMPLETE", 1.0))
+	return out
+}
+
+// Load returns n events of a busy organization, for load tests and benchmarks: in each group of
+// four, a ticket is created, starts a session, the session completes and the ticket is updated. The
+// records spread over ten tasks; ids and versions are unique and grow with the index.
+func Load(n int, org string, t0 time.Time) []schema.Event {
+	out := make([]schema.Event, 0, n)
+	for i := 0; len(out) < n; i++ {
+		taskID := "T" + strconv.Itoa(i%10)
+		ticketID := "k" + strconv.Itoa(i)
+		sessionID := "x" + strconv.Itoa(i)
+		at := t0.Add(time.Duration(i) * time.Second)
+		ticket := Ticket(org, taskID, ticketID)
+		started := TestSession(org, taskID, sessionID, ticketID, "s1", "STARTED", 0)
+		done := TestSession(org, taskID, sessionID, ticketID, "s1", "COMPLETE", float64(i%100)/100)
+		loggedIn := ticket.Clone()
+		loggedIn["loggedIn"] = true
+		group := []Change{
+			{Org: org, Task: taskID, Entity: schema.EntityTicket, EntityID: ticketID, Op: schema.OpCreated, Revision: 1, After: ticket, ObservedAt: at},
+			{Org: org, Task: taskID, Entity: schema.EntityTestSession, EntityID: sessionID, Op: schema.OpCreated, Revision: 1, After: started, ObservedAt: at.Add(time.Millisecond)},
+			{Org: org, Task: taskID, Entity: schema.EntityTestSession, EntityID: sessionID, Op: schema.OpUpdated, Revision: 2, Before: started, After: done, ObservedAt: at.Add(2 * time.Millisecond)},
+			{Org: org, Task: taskID, Entity: schema.EntityTicket, EntityID: ticketID, Op: schema.OpUpdated, Revision: 2, Before: ticket, After: loggedIn, ObservedAt: at.Add(3 * time.Millisecond)},
+		}
+		for _, c := range group {
+			if len(out) == n {
+				break
+			}
+			out = append(out, NewEvent(c))
+		}
+	}
 	return out
 }
