@@ -1,7 +1,7 @@
 package schema
 
 import (
-	"encoding/json"
+	json "github.com/goccy/go-json"
 	"math"
 	"sort"
 )

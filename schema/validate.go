@@ -5,7 +5,10 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
@@ -51,7 +54,7 @@ func ValidateEvent(b []byte) error {
 		// The schema is embedded and covered by tests, so this is a build defect, not bad input.
 		return err
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	doc, err := decodeDocument(b)
 	if err != nil {
 		return &SchemaError{Reason: "invalid JSON: " + err.Error()}
 	}
@@ -63,6 +66,22 @@ func ValidateEvent(b []byte) error {
 		return &SchemaError{Reason: err.Error()}
 	}
 	return nil
+}
+
+// decodeDocument decodes one JSON value into the generic form the validator reads, with numbers as
+// json.Number so that integers keep their precision. It rejects trailing data.
+func decodeDocument(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	var extra any
+	if err := dec.Decode(&extra); err != io.EOF {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	return doc, nil
 }
 
 // flattenValidation turns the validator's tree of causes into one line per leaf violation, each

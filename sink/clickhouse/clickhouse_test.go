@@ -410,3 +410,28 @@ func TestPasswordNotInErrors(t *testing.T) {
 		t.Errorf("error contains the password: %v", err)
 	}
 }
+
+func TestClosedClientRejectsCalls(t *testing.T) {
+	c, err := clickhouse.New(clickhouse.DefaultConfig(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Ping(context.Background()); !errors.Is(err, clickhouse.ErrClosed) {
+		t.Errorf("Ping after Close = %v, want ErrClosed", err)
+	}
+	err = c.Write(context.Background(), func() *clickhouse.Batch {
+		b := clickhouse.NewBatch()
+		rows, rerr := schema.Rows(&schematest.EveryKind("o", "t", t0)[0])
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		b.AddEvent(rows)
+		return b
+	}())
+	if !errors.Is(err, clickhouse.ErrClosed) {
+		t.Errorf("Write after Close = %v, want ErrClosed", err)
+	}
+}

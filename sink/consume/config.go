@@ -47,8 +47,9 @@ type Config struct {
 	// on (only after crashes or stalls longer than the ack wait, because the sink retries insert
 	// errors itself) is copied to the dead-letter stream. Default 10.
 	MaxDeliver int `yaml:"max_deliver"`
-	// MaxAckPending limits unacknowledged messages on the server; at least BatchEvents. Default
-	// 20000.
+	// MaxAckPending limits unacknowledged messages on the server; at least BatchEvents. The sink
+	// holds up to three batches at once (one being written, one decoded and waiting, one filling),
+	// so three times BatchEvents keeps the pipeline busy. Default 30000.
 	MaxAckPending int `yaml:"max_ack_pending"`
 	// InProgressInterval is how often messages held by the sink (in a batch or in an insert being
 	// retried) are marked as in progress, which resets their ack timer. It must be shorter than the
@@ -65,8 +66,9 @@ type Config struct {
 	// Retry governs retries of inserts that failed for a reason unrelated to the rows.
 	Retry RetryConfig `yaml:"retry"`
 
-	// ValidateSchema checks every event against the JSON Schema besides the semantic checks. It
-	// costs about twice the decoding time. Default true.
+	// ValidateSchema checks every event against the JSON Schema (schema.ValidateEvent) besides the
+	// decoding and semantic checks, which alone already reject every event whose rows cannot be
+	// written. It multiplies the decoding cost by about ten (see BENCHMARKS.md). Default true.
 	ValidateSchema bool `yaml:"validate_schema"`
 	// DecodeWorkers is the number of goroutines that decode and validate a batch. Default 0, which
 	// means GOMAXPROCS.
@@ -104,7 +106,7 @@ func DefaultConfig() Config {
 		AckWait:                 60 * time.Second,
 		BackOff:                 []time.Duration{30 * time.Second, time.Minute, 5 * time.Minute, 15 * time.Minute},
 		MaxDeliver:              10,
-		MaxAckPending:           20000,
+		MaxAckPending:           30000,
 		InProgressInterval:      10 * time.Second,
 		DeadLetterStream:        "TESTINVITE_DLQ",
 		DeadLetterSubjectPrefix: "tisync.dlq",

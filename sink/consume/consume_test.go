@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/tisync/tisync/schema"
 	"github.com/tisync/tisync/schema/schematest"
@@ -130,7 +132,7 @@ type sink struct {
 func startSink(t testing.TB, cfg consume.Config, js jetstream.JetStream, w consume.Writer) *sink {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	c, err := consume.New(cfg, js, w, nil, reg)
+	c, err := consume.New(cfg, js, w, testLogger(t), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -715,4 +717,12 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testLogger returns a logger that writes into the test log when TISYNC_TEST_LOG is set.
+func testLogger(t testing.TB) *zap.Logger {
+	if os.Getenv("TISYNC_TEST_LOG") == "" {
+		return nil
+	}
+	return zaptest.NewLogger(t)
 }

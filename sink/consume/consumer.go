@@ -183,11 +183,28 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer) error {
 		wg.Wait()
 	}()
 
+	// Two stages: this goroutine fetches and decodes the next batch while the writer inserts the
+	// previous one. The channel holds at most one sealed batch, so at most three batches are in
+	// memory: one being written, one waiting, one filling.
+	out := make(chan *sealed, 1)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for s := range out {
+			c.settle(writeCtx, s)
+		}
+	}()
+	// Runs before the deferred cancelWrite: the writer finishes the batches in hand first.
+	defer func() {
+		close(out)
+		<-writerDone
+	}()
+
 	b := &batch{}
 	delay := c.cfg.Retry.InitialBackoff
 	for {
 		if ctx.Err() != nil {
-			c.flush(writeCtx, b, "shutdown")
+			c.seal(b, "shutdown", out)
 			c.log.Info("stopped consuming", zap.String("consumer", c.cfg.Consumer))
 			return nil
 		}
@@ -195,15 +212,20 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer) error {
 		if len(b.msgs) > 0 {
 			wait = b.deadline.Sub(c.now())
 			if wait <= 0 {
-				c.flush(writeCtx, b, "wait")
+				c.seal(b, "wait", out)
 				continue
 			}
 		}
 
+		// NB: the fetch is bounded by FetchMaxWait, not by a context. Cancelling a fetch drops the
+		// messages the server is still sending, which stay unacknowledged until the ack wait ends
+		// and then count as redeliveries; a fetch that runs out waits for the server's timeout
+		// status, which follows every message of the request. A shutdown therefore waits for the
+		// current fetch, at most BatchWait.
+		wait = max(wait, 10*time.Millisecond)
 		want := c.cfg.BatchEvents - len(b.msgs)
-		fetchCtx, cancel := context.WithTimeout(ctx, wait)
 		started := c.now()
-		mb, err := cons.Fetch(want, jetstream.FetchMaxBytes(c.cfg.BatchBytes-b.bytes), jetstream.FetchContext(fetchCtx))
+		mb, err := cons.Fetch(want, jetstream.FetchMaxBytes(c.cfg.BatchBytes-b.bytes), jetstream.FetchMaxWait(wait))
 		got := 0
 		if err == nil {
 			for msg := range mb.Messages() {
@@ -212,8 +234,7 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer) error {
 			}
 			err = mb.Error()
 		}
-		expired := fetchCtx.Err() != nil
-		cancel()
+		expired := c.now().Sub(started) >= wait
 
 		switch {
 		case err == nil, ctx.Err() != nil, errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
@@ -229,11 +250,11 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer) error {
 
 		switch {
 		case len(b.msgs) >= c.cfg.BatchEvents:
-			c.flush(writeCtx, b, "events")
+			c.seal(b, "events", out)
 		case b.bytes >= c.cfg.BatchBytes || (got > 0 && got < want && !expired && ctx.Err() == nil):
 			// A pull request ends early with fewer messages than requested only when the next
 			// message does not fit the byte budget.
-			c.flush(writeCtx, b, "bytes")
+			c.seal(b, "bytes", out)
 		}
 	}
 }
@@ -258,26 +279,42 @@ type decoded struct {
 	err  error
 }
 
-// flush writes a batch and settles every message in it: acknowledged after a successful insert,
-// dead-lettered and terminated when it can never be written, or left to the server for redelivery
-// when ctx ends first. It empties b.
-func (c *Consumer) flush(ctx context.Context, b *batch, reason string) {
+// sealed is a batch that is complete and decoded, on its way to the writer.
+type sealed struct {
+	reason        string
+	bytes         int
+	items         []decoded
+	sealedAt      time.Time
+	decodeTime    time.Duration
+	stopHeartbeat func()
+}
+
+// seal closes the batch b, decodes its messages and hands it to the writer through out, blocking
+// while the writer is busy with the batch before. The messages are marked in progress from now
+// until settle has settled them. seal leaves b empty.
+func (c *Consumer) seal(b *batch, reason string, out chan<- *sealed) {
 	if len(b.msgs) == 0 {
 		return
 	}
-	start := c.now()
-	msgs := b.msgs
 	c.metrics.flushes.WithLabelValues(reason).Inc()
-	c.metrics.batchEvents.Observe(float64(len(msgs)))
+	c.metrics.batchEvents.Observe(float64(len(b.msgs)))
 	c.metrics.batchBytes.Observe(float64(b.bytes))
+	s := &sealed{reason: reason, bytes: b.bytes, sealedAt: c.now(), stopHeartbeat: c.heartbeat(b.msgs)}
+	s.items = c.decodeAll(b.msgs)
+	s.decodeTime = c.now().Sub(s.sealedAt)
+	// The writer owns the messages now, so the batch starts a new slice.
+	b.msgs, b.bytes = make([]jetstream.Msg, 0, cap(b.msgs)), 0
+	out <- s
+}
 
-	stopHeartbeat := c.heartbeat(msgs)
-	defer stopHeartbeat()
-
-	items := c.decodeAll(msgs)
-	valid := items[:0:0]
+// settle writes a sealed batch and settles every message in it: acknowledged after a successful
+// insert, dead-lettered and terminated when it can never be written, or returned to the server for
+// redelivery when ctx ends first.
+func (c *Consumer) settle(ctx context.Context, s *sealed) {
+	defer s.stopHeartbeat()
+	valid := make([]decoded, 0, len(s.items))
 	deadLetters := 0
-	for _, it := range items {
+	for _, it := range s.items {
 		if it.err != nil {
 			if c.deadLetter(ctx, it.msg, it.kind, it.err) {
 				deadLetters++
@@ -286,20 +323,20 @@ func (c *Consumer) flush(ctx context.Context, b *batch, reason string) {
 		}
 		valid = append(valid, it)
 	}
+	writeStart := c.now()
 	stats := c.write(ctx, valid)
 	deadLetters += stats.deadLetters
 
 	c.log.Info("flushed batch",
-		zap.String("reason", reason),
-		zap.Int("events", len(msgs)),
-		zap.Int("bytes", b.bytes),
+		zap.String("reason", s.reason),
+		zap.Int("events", len(s.items)),
+		zap.Int("bytes", s.bytes),
 		zap.Int("acked", stats.acked),
 		zap.Int("dead_letters", deadLetters),
 		zap.Int("unsettled", stats.unsettled),
-		zap.Duration("duration", c.now().Sub(start)))
-
-	clear(b.msgs)
-	b.msgs, b.bytes = b.msgs[:0], 0
+		zap.Duration("decode_duration", s.decodeTime),
+		zap.Duration("write_duration", c.now().Sub(writeStart)),
+		zap.Duration("duration", c.now().Sub(s.sealedAt)))
 }
 
 // decodeAll decodes and validates the messages on c.workers goroutines, keeping their order.
