@@ -2,8 +2,8 @@ package schema
 
 import (
 	"bytes"
-	json "github.com/goccy/go-json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"strings"
 )
 

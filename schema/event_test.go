@@ -168,6 +168,15 @@ func TestInvalidEventsRejected(t *testing.T) {
 
 			ev, decodeErr := schema.DecodeEvent(tc.body)
 			if decodeErr == nil {
+				// The caching validator must reach the same verdict as ValidateEvent, also when
+				// it has seen the images before.
+				v := schema.NewEventValidator(16)
+				for pass := 1; pass <= 2; pass++ {
+					err := v.Validate(tc.body, &ev)
+					if (err == nil) != (schemaErr == nil) {
+						t.Errorf("EventValidator pass %d = %v, ValidateEvent = %v", pass, err, schemaErr)
+					}
+				}
 				_, decodeErr = schema.Rows(&ev)
 			}
 			if tc.decodeRejects {
@@ -190,6 +199,41 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func TestEventValidatorRemembersOnlyValidImages(t *testing.T) {
+	kinds := allKinds()
+	v := schema.NewEventValidator(2)
+	for _, name := range []string{"ticket.updated", "ticket.updated", "task.created", "test_session.deleted", "ticket.updated"} {
+		ev := kinds[name]
+		if err := v.Validate(schematest.Encode(ev), &ev); err != nil {
+			t.Errorf("Validate(%s): %v", name, err)
+		}
+	}
+	// A remembered image does not excuse a broken envelope.
+	ev := kinds["ticket.updated"]
+	bad := mutate(t, ev, func(m map[string]any) { m["time"] = "yesterday" })
+	if err := v.Validate(bad, &ev); err == nil {
+		t.Error("Validate accepted a bad time next to a remembered image")
+	}
+	// An image that failed is validated again, and fails again.
+	broken := mutate(t, ev, func(m map[string]any) { data(m)["after"].(map[string]any)["loggedIn"] = "yes" })
+	brokenEv, err := schema.DecodeEvent(broken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pass := 1; pass <= 2; pass++ {
+		err := v.Validate(broken, &brokenEv)
+		if err == nil || !strings.Contains(err.Error(), "/data/after/loggedIn") {
+			t.Errorf("pass %d: Validate = %v, want an error at /data/after/loggedIn", pass, err)
+		}
+	}
+	// An image accepted as a ticket is not taken as a valid task.
+	asTask := ev
+	asTask.Data.Entity = schema.EntityTask
+	if err := v.Validate(schematest.Encode(ev), &asTask); err == nil {
+		t.Error("Validate accepted a ticket image as a task")
+	}
 }
 
 func TestCheckSubjectMismatch(t *testing.T) {
@@ -226,6 +270,18 @@ func BenchmarkValidateEvent(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
 		if err := schema.ValidateEvent(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEventValidator(b *testing.B) {
+	ev := allKinds()["test_session.updated"]
+	body := schematest.Encode(ev)
+	v := schema.NewEventValidator(1 << 16)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if err := v.Validate(body, &ev); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -59,13 +59,19 @@ func ValidateEvent(b []byte) error {
 		return &SchemaError{Reason: "invalid JSON: " + err.Error()}
 	}
 	if err := s.Validate(doc); err != nil {
-		var ve *jsonschema.ValidationError
-		if errors.As(err, &ve) {
-			return &SchemaError{Reason: flattenValidation(ve)}
-		}
-		return &SchemaError{Reason: err.Error()}
+		return validationError(err, "")
 	}
 	return nil
+}
+
+// validationError turns a validator error into a *SchemaError; prefix is the JSON pointer of the
+// validated value inside the event.
+func validationError(err error, prefix string) error {
+	var ve *jsonschema.ValidationError
+	if errors.As(err, &ve) {
+		return &SchemaError{Reason: flattenValidation(ve, prefix)}
+	}
+	return &SchemaError{Reason: err.Error()}
 }
 
 // decodeDocument decodes one JSON value into the generic form the validator reads, with numbers as
@@ -86,7 +92,7 @@ func decodeDocument(b []byte) (any, error) {
 
 // flattenValidation turns the validator's tree of causes into one line per leaf violation, each
 // prefixed with the JSON pointer of the offending value.
-func flattenValidation(ve *jsonschema.ValidationError) string {
+func flattenValidation(ve *jsonschema.ValidationError, prefix string) string {
 	var buf bytes.Buffer
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
@@ -94,12 +100,12 @@ func flattenValidation(ve *jsonschema.ValidationError) string {
 			if buf.Len() > 0 {
 				buf.WriteString("; ")
 			}
-			loc := "/"
-			if len(e.InstanceLocation) > 0 {
-				loc = ""
-				for _, tok := range e.InstanceLocation {
-					loc += "/" + tok
-				}
+			loc := prefix
+			for _, tok := range e.InstanceLocation {
+				loc += "/" + tok
+			}
+			if loc == "" {
+				loc = "/"
 			}
 			fmt.Fprintf(&buf, "at %s: %s", loc, e.ErrorKind.LocalizedString(printer))
 			return

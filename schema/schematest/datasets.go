@@ -135,9 +135,14 @@ func AnalyticsDataset(org string, t0 time.Time) []schema.Event {
 // Load returns n events of a busy organization, for load tests and benchmarks: in each group of
 // four, a ticket is created, starts a session, the session completes and the ticket is updated. The
 // records spread over ten tasks; ids and versions are unique and grow with the index.
-func Load(n int, org string, t0 time.Time) []schema.Event {
+func Load(n int, org string, t0 time.Time) []schema.Event { return LoadRange(0, n, org, t0) }
+
+// LoadRange returns the events of Load(to) from index from on, without building the ones before.
+// from must be a multiple of four.
+func LoadRange(from, to int, org string, t0 time.Time) []schema.Event {
+	n := to - from
 	out := make([]schema.Event, 0, n)
-	for i := 0; len(out) < n; i++ {
+	for i := from / 4; len(out) < n; i++ {
 		taskID := "T" + strconv.Itoa(i%10)
 		ticketID := "k" + strconv.Itoa(i)
 		sessionID := "x" + strconv.Itoa(i)

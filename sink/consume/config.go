@@ -66,10 +66,14 @@ type Config struct {
 	// Retry governs retries of inserts that failed for a reason unrelated to the rows.
 	Retry RetryConfig `yaml:"retry"`
 
-	// ValidateSchema checks every event against the JSON Schema (schema.ValidateEvent) besides the
-	// decoding and semantic checks, which alone already reject every event whose rows cannot be
-	// written. It multiplies the decoding cost by about ten (see BENCHMARKS.md). Default true.
+	// ValidateSchema checks every event against the JSON Schema besides the decoding and semantic
+	// checks, which alone already reject every event whose rows cannot be written. It is the most
+	// expensive step of the sink (see BENCHMARKS.md). Default true.
 	ValidateSchema bool `yaml:"validate_schema"`
+	// ValidationCacheEntries is how many accepted record images the validator remembers, so that
+	// the before image of an update, seen earlier as the after image of the previous change, is
+	// not validated again. 0 validates every image. Default 100000 (about 5 MB).
+	ValidationCacheEntries int `yaml:"validation_cache_entries"`
 	// DecodeWorkers is the number of goroutines that decode and validate a batch. Default 0, which
 	// means GOMAXPROCS.
 	DecodeWorkers int `yaml:"decode_workers"`
@@ -114,9 +118,10 @@ func DefaultConfig() Config {
 			InitialBackoff: 500 * time.Millisecond,
 			MaxBackoff:     30 * time.Second,
 		},
-		ValidateSchema:  true,
-		ShutdownTimeout: 30 * time.Second,
-		PendingInterval: 15 * time.Second,
+		ValidateSchema:         true,
+		ValidationCacheEntries: 100000,
+		ShutdownTimeout:        30 * time.Second,
+		PendingInterval:        15 * time.Second,
 	}
 }
 
@@ -202,6 +207,9 @@ func (c Config) Validate() error {
 	}
 	if c.Retry.MaxAttempts < 0 {
 		return fmt.Errorf("retry.max_attempts: %d is invalid: expected 0 (unlimited) or more", c.Retry.MaxAttempts)
+	}
+	if c.ValidationCacheEntries < 0 || c.ValidationCacheEntries > 10_000_000 {
+		return fmt.Errorf("validation_cache_entries: %d is invalid: expected 0 to 10000000", c.ValidationCacheEntries)
 	}
 	if c.DecodeWorkers < 0 || c.DecodeWorkers > 256 {
 		return fmt.Errorf("decode_workers: %d is invalid: expected 0 (GOMAXPROCS) to 256", c.DecodeWorkers)

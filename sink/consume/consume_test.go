@@ -726,3 +726,39 @@ func testLogger(t testing.TB) *zap.Logger {
 	}
 	return zaptest.NewLogger(t)
 }
+
+// failingWriter fails every write with an error unrelated to the rows.
+type failingWriter struct{}
+
+func (failingWriter) Write(context.Context, *clickhouse.Batch) error {
+	return &clickhouse.InsertError{Table: "change_events", Err: errors.New("connection refused")}
+}
+
+func TestMaxDeliveriesDeadLettered(t *testing.T) {
+	js, _ := runNATS(t)
+	events := schematest.EveryKind("org1", "task1", t0)[:2]
+	publish(t, js, events, true)
+	cfg := testConfig()
+	cfg.MaxDeliver = 2
+	cfg.Retry.MaxAttempts = 1 // hand the batch back at once instead of retrying in-process
+	cfg.Retry.MaxBackoff = 100 * time.Millisecond
+	s := startSink(t, cfg, js, failingWriter{})
+	eventually(t, 20*time.Second, "two max-deliveries dead letters", func() bool {
+		return s.metric(t, "tisync_sink_dead_letters_total", "reason", "max_deliveries") == 2
+	})
+	list, err := s.consumer.DeadLetters().List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("List returned %d dead letters, want 2", len(list))
+	}
+	// The advisories may arrive in any order.
+	want := map[string]bool{events[0].ID: true, events[1].ID: true}
+	for i, d := range list {
+		if d.ReasonKind != "max_deliveries" || !want[d.EventID] || d.Deliveries != 2 {
+			t.Errorf("dead letter %d = kind %s event %s deliveries %d", i, d.ReasonKind, d.EventID, d.Deliveries)
+		}
+		delete(want, d.EventID)
+	}
+}

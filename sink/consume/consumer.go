@@ -28,14 +28,15 @@ type Writer interface {
 // Consumer moves events from the event stream into a Writer. Create it with New and start it with
 // Run; one Consumer runs once.
 type Consumer struct {
-	cfg     Config
-	js      jetstream.JetStream
-	writer  Writer
-	log     *zap.Logger
-	metrics *metrics
-	dlq     *DeadLetterQueue
-	workers int
-	now     func() time.Time
+	cfg       Config
+	js        jetstream.JetStream
+	writer    Writer
+	log       *zap.Logger
+	metrics   *metrics
+	dlq       *DeadLetterQueue
+	validator *schema.EventValidator
+	workers   int
+	now       func() time.Time
 }
 
 // New returns a Consumer for cfg that reads through js and writes into w. A nil logger logs
@@ -53,14 +54,15 @@ func New(cfg Config, js jetstream.JetStream, w Writer, logger *zap.Logger, reg p
 		workers = runtime.GOMAXPROCS(0)
 	}
 	return &Consumer{
-		cfg:     cfg,
-		js:      js,
-		writer:  w,
-		log:     logger.Named("consume"),
-		metrics: newMetrics(reg),
-		dlq:     NewDeadLetterQueue(js, cfg),
-		workers: workers,
-		now:     time.Now,
+		cfg:       cfg,
+		js:        js,
+		writer:    w,
+		log:       logger.Named("consume"),
+		metrics:   newMetrics(reg),
+		dlq:       NewDeadLetterQueue(js, cfg),
+		validator: schema.NewEventValidator(cfg.ValidationCacheEntries),
+		workers:   workers,
+		now:       time.Now,
 	}, nil
 }
 
@@ -373,7 +375,7 @@ func (c *Consumer) decode(msg jetstream.Msg) decoded {
 		return d
 	}
 	if c.cfg.ValidateSchema {
-		if err := schema.ValidateEvent(data); err != nil {
+		if err := c.validator.Validate(data, &ev); err != nil {
 			d.kind, d.err = reasonSchema, err
 			return d
 		}
