@@ -109,7 +109,7 @@ func TestInvalidEventsRejected(t *testing.T) {
 	cases := []struct {
 		name string
 		body []byte
-		// schemaRejects and decodeRejects say which check must catch the case: JSON Schema,
+		// schemaRejects and decodeRejects name the checks that must catch the case: JSON Schema,
 		// DecodeEvent plus Rows, or both.
 		schemaRejects, decodeRejects bool
 		reason                       string
@@ -204,6 +204,7 @@ func errText(err error) string {
 func TestEventValidatorRemembersOnlyValidImages(t *testing.T) {
 	kinds := allKinds()
 	v := schema.NewEventValidator(2)
+
 	for _, name := range []string{"ticket.updated", "ticket.updated", "task.created", "test_session.deleted", "ticket.updated"} {
 		ev := kinds[name]
 		if err := v.Validate(schematest.Encode(ev), &ev); err != nil {

@@ -128,7 +128,7 @@ type Result struct {
 }
 
 // Scoreboard is a score summary. AchievementRatio is PointsAchieved divided by MaxAchievablePoints as
-// TestInvite reports it; the API documentation leaves open whether its scale is 0 to 1 or 0 to 100.
+// TestInvite reports it. The API documentation leaves open whether its scale is 0 to 1 or 0 to 100.
 type Scoreboard struct {
 	PointsAchieved      float64  `json:"pointsAchieved"`
 	MaxAchievablePoints float64  `json:"maxAchievablePoints"`
@@ -168,8 +168,8 @@ type SubEffect struct {
 	Score float64 `json:"score"`
 }
 
-// Tags is a string-keyed tag map. TestInvite documents string values; a value of another JSON type
-// is kept as its JSON text, so that decoding never fails on it.
+// Tags is a string-keyed tag map. TestInvite documents string values. A value of another JSON type
+// is kept as its JSON text, so that such a value does not fail the decoding.
 type Tags map[string]string
 
 // UnmarshalJSON decodes a JSON object into t, keeping non-string values as JSON text. A JSON null

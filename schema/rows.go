@@ -52,13 +52,13 @@ func Columns(table string) []string {
 
 // column is one insert column: its name and how its value is taken from the source of a row. The
 // column lists below are the only place that defines which columns an insert names and what goes
-// into them; a test compares them with the migrated tables in system.columns.
+// into them. A test compares them with the migrated tables in system.columns.
 type column[S any] struct {
 	name  string
 	value func(s *S) any
 }
 
-// source is what the value functions of an entity table read: the event and its decoded image.
+// source is the input of the value functions of an entity table: the event and its decoded image.
 type source[R any] struct {
 	ev  *Event
 	rec *R
@@ -210,7 +210,7 @@ var testSessionColumns = concat(
 	},
 )
 
-// changeSource is what the value functions of change_events read.
+// changeSource is the input of the value functions of change_events.
 type changeSource struct {
 	ev                        *Event
 	ticketID, stepID          string

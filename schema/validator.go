@@ -39,13 +39,13 @@ var compiledParts = sync.OnceValues(func() (*parts, error) {
 })
 
 // entitySeeds make the image hashes of different entities differ, because an image accepted as a
-// task says nothing about its validity as a ticket.
+// task may still be an invalid ticket.
 var entitySeeds = map[Entity]uint64{EntityTask: 1, EntityTicket: 2, EntityTestSession: 3}
 
 // EventValidator checks events against EventSchemaV1 with the same verdict as ValidateEvent, but
-// validates each distinct record image only once: a record's image usually travels twice, as the
-// after image of one change and the before image of the next, and it is the costly part of the
-// document. It remembers the 128-bit hashes of the last images it accepted, per entity. It is safe
+// validates each distinct record image only once. A record's image usually travels twice, as the
+// after image of one change and the before image of the next, and images are the costly part of
+// the document. It remembers the 128-bit hashes of the last images it accepted, per entity. It is safe
 // for concurrent use.
 type EventValidator struct {
 	mu   sync.Mutex

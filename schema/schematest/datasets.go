@@ -69,9 +69,9 @@ func EveryKind(org, taskID string, t0 time.Time) []schema.Event {
 //
 // Task "T2" has no task record and one ticket, k7, with one COMPLETE session (ratio 1.0).
 //
-// Expected: funnel T1 invited 5, logged in 4, started 3, completed 1; T2 1, 1, 1, 1. Pass rates at
-// 0.5: T1 s1 2 of 2, s2 0 of 1, task T1 1 of 2. Durations: k4's s1 session 600 s, k5's second s1
-// session 900 s.
+// The expected funnel of T1 is 5 invited, 4 logged in, 3 started and 1 completed, and T2 has 1 of
+// each. At the 0.5 threshold, 2 of 2 candidates pass T1's s1, 0 of 1 pass s2 and 1 of 2 pass task
+// T1. The durations from STARTED to COMPLETE are 600 s for x41 (k4, s1) and 900 s for x52 (k5).
 func AnalyticsDataset(org string, t0 time.Time) []schema.Event {
 	var out []schema.Event
 	rev := map[string]uint64{}

@@ -74,8 +74,8 @@ func New(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Client, er
 	return c, nil
 }
 
-// insertStatement returns INSERT INTO db.table (columns): ClickHouse 18.16 answers an INSERT without
-// a column list with an empty header, so every insert names its columns.
+// insertStatement returns INSERT INTO db.table (columns). ClickHouse 18.16 replies to an INSERT
+// without a column list with an empty header, so every insert names its columns.
 func insertStatement(database, table string, columns []string) string {
 	quoted := make([]string, len(columns))
 	for i, c := range columns {
@@ -132,7 +132,7 @@ func (c *Client) Close() error {
 	return err
 }
 
-// Ping checks that the server answers and returns its version.
+// Ping checks that the server responds and returns its version.
 func (c *Client) Ping(ctx context.Context) (string, error) {
 	conn, err := c.connection()
 	if err != nil {
@@ -219,10 +219,10 @@ func (b *Batch) Reset() {
 }
 
 // Write inserts every row of b, one INSERT per table, entity tables before change_events. It makes
-// one attempt: on failure it closes the connection pool and returns an *InsertError for the first
-// table that failed; tables inserted before it keep their rows, which is harmless because a retry
-// of the same rows is deduplicated by key and version. Write does not modify b, so the caller can
-// retry with the same batch.
+// one attempt. On failure it closes the connection pool and returns an *InsertError for the first
+// table that failed. Tables inserted before it keep their rows, which is harmless because a retry of
+// the same rows is deduplicated by key and version. Write does not modify b, so the caller can retry
+// with the same batch.
 func (c *Client) Write(ctx context.Context, b *Batch) error {
 	for _, table := range schema.Tables {
 		rows := b.rows[table]

@@ -119,8 +119,8 @@ func (c *Client) appliedMigrations(ctx context.Context) (map[uint32]MigrationSta
 // lock in schema_migrations_lock and each migration is applied once. It refuses to run when an
 // applied migration's file has changed (*ChecksumMismatchError) and returns ErrLockTimeout when
 // another runner keeps the lock longer than Config.MigrationLockTimeout. A migration that fails
-// halfway leaves its earlier statements applied; the statements are idempotent (IF NOT EXISTS), so
-// Migrate can run again after the cause is fixed.
+// halfway leaves its earlier statements applied. Because the statements are idempotent (IF NOT
+// EXISTS), Migrate can run again after the cause is fixed.
 func (c *Client) Migrate(ctx context.Context) ([]MigrationState, error) {
 	opts := c.cfg.renderOptions()
 	migrations, err := schema.Migrations(opts)

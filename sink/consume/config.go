@@ -1,6 +1,6 @@
 // Package consume reads change events from the TESTINVITE JetStream stream with a durable pull
 // consumer and writes them into ClickHouse in batches. A message is acknowledged only after the
-// insert that holds it succeeded; a message that can never be written goes to a dead-letter stream
+// insert that holds it succeeded. A message that can never be written goes to a dead-letter stream
 // with its reason.
 package consume
 
@@ -90,8 +90,8 @@ type RetryConfig struct {
 	InitialBackoff time.Duration `yaml:"initial_backoff"`
 	// MaxBackoff caps the delay, which doubles after each attempt. Default 30s.
 	MaxBackoff time.Duration `yaml:"max_backoff"`
-	// MaxAttempts ends retrying after this many attempts and asks the server to redeliver the
-	// batch later, which counts towards MaxDeliver. Default 0: retry until the insert succeeds or
+	// MaxAttempts ends retrying after this many attempts and returns the batch to the server for a
+	// later redelivery, which counts towards MaxDeliver. Default 0: retry until the insert succeeds or
 	// the sink stops, so that an outage never dead-letters events.
 	MaxAttempts int `yaml:"max_attempts"`
 }

@@ -485,12 +485,12 @@ func TestPoisonMessagesDeadLettered(t *testing.T) {
 	if !strings.Contains(list[3].Reason, "subject") {
 		t.Errorf("fourth dead letter's reason %q does not name the subject", list[3].Reason)
 	}
-	shown, err := dlq.Show(context.Background(), first.Sequence)
+	letter, err := dlq.Show(context.Background(), first.Sequence)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(shown.Data) != "not json" {
-		t.Errorf("Show body = %q, want the original body", shown.Data)
+	if string(letter.Data) != "not json" {
+		t.Errorf("Show body = %q, want the original body", letter.Data)
 	}
 	if _, err := dlq.Show(context.Background(), 999); !errors.Is(err, consume.ErrNotDeadLetter) {
 		t.Errorf("Show(999) error = %v, want ErrNotDeadLetter", err)

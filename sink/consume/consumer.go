@@ -221,7 +221,7 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer) error {
 
 		// NB: the fetch is bounded by FetchMaxWait, not by a context. Cancelling a fetch drops the
 		// messages the server is still sending, which stay unacknowledged until the ack wait ends
-		// and then count as redeliveries; a fetch that runs out waits for the server's timeout
+		// and then count as redeliveries. A fetch that runs out waits for the server's timeout
 		// status, which follows every message of the request. A shutdown therefore waits for the
 		// current fetch, at most BatchWait.
 		wait = max(wait, 10*time.Millisecond)
@@ -406,7 +406,7 @@ func (s *writeStats) add(o writeStats) {
 
 // write inserts the rows of items and settles their messages. Errors unrelated to the rows are
 // retried with backoff. A row error splits the items in halves, recursively, until the message that
-// ClickHouse rejects is alone; that message is dead-lettered and every other one is written.
+// ClickHouse rejects is alone. That message is dead-lettered and every other one is written.
 func (c *Consumer) write(ctx context.Context, items []decoded) writeStats {
 	if len(items) == 0 {
 		return writeStats{}

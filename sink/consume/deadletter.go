@@ -98,7 +98,7 @@ func (q *DeadLetterQueue) Ensure(ctx context.Context) error {
 		q.stream, s.CachedInfo().Config.Subjects, q.prefix)
 }
 
-// deadLetterInput is what publish needs to know about a message.
+// deadLetterInput is the message data and context that publish copies into a dead letter.
 type deadLetterInput struct {
 	subject    string
 	header     nats.Header
@@ -278,7 +278,7 @@ type ReplayResult struct {
 	Failed map[uint64]error
 }
 
-// ReplayAll replays every dead letter in stream order and reports each failure; it stops early only
+// ReplayAll replays every dead letter in stream order and reports each failure. It stops early only
 // when ctx ends or the dead-letter stream cannot be listed.
 func (q *DeadLetterQueue) ReplayAll(ctx context.Context) (ReplayResult, error) {
 	res := ReplayResult{Failed: map[uint64]error{}}
