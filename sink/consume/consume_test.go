@@ -762,3 +762,38 @@ func TestMaxDeliveriesDeadLettered(t *testing.T) {
 		delete(want, d.EventID)
 	}
 }
+
+func TestByteLimitFlushes(t *testing.T) {
+	cases := []struct {
+		name       string
+		batchBytes int
+		// wantBytesFlushes is the minimum number of byte-limited flushes.
+		wantBytesFlushes float64
+	}{
+		// Each event of Load is about 1.1 KB to 2.7 KB, so a 4 KiB budget holds one to three.
+		{"budget of a few events", 4096, 5},
+		// Every event exceeds 1 KiB, so each one is fetched alone without a byte budget.
+		{"event larger than budget", 1024, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			js, _ := runNATS(t)
+			chCfg := clickhousetest.Config(t)
+			w := migratedClient(t, chCfg)
+			events := schematest.Load(40, "org1", t0)
+			publish(t, js, events, true)
+			cfg := testConfig()
+			cfg.BatchBytes = tc.batchBytes
+			s := startSink(t, cfg, js, w)
+			eventually(t, 20*time.Second, "every event acknowledged", func() bool {
+				return s.metric(t, "tisync_sink_acks_total", "kind", "ack") == float64(len(events))
+			})
+			if got := count(t, chCfg.Addresses[0], "SELECT count() FROM "+chCfg.Database+".change_events"); got != len(events) {
+				t.Errorf("change_events = %d, want %d", got, len(events))
+			}
+			if got := s.metric(t, "tisync_sink_flushes_total", "reason", "bytes"); got < tc.wantBytesFlushes {
+				t.Errorf("byte-limited flushes = %v, want at least %v", got, tc.wantBytesFlushes)
+			}
+		})
+	}
+}
