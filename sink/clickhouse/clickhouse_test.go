@@ -435,3 +435,39 @@ func TestClosedClientRejectsCalls(t *testing.T) {
 		t.Errorf("Write after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestNewRejectsBadTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		tls  clickhouse.TLSConfig
+		want string
+	}{
+		{"missing CA file", clickhouse.TLSConfig{Enabled: true, CAFile: filepath.Join(dir, "missing.pem")}, "ca_file"},
+		{"CA file without certificate", clickhouse.TLSConfig{Enabled: true, CAFile: notPEM}, "no PEM certificate"},
+		{"missing client certificate", clickhouse.TLSConfig{Enabled: true, CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem")}, "cert_file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := clickhouse.DefaultConfig()
+			cfg.TLS = tc.tls
+			_, err := clickhouse.New(cfg, nil, nil)
+			if err == nil {
+				t.Fatal("New accepted the TLS settings")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+	// Disabled TLS ignores the files.
+	cfg := clickhouse.DefaultConfig()
+	cfg.TLS = clickhouse.TLSConfig{CAFile: notPEM}
+	if _, err := clickhouse.New(cfg, nil, nil); err != nil {
+		t.Errorf("New with TLS disabled: %v", err)
+	}
+}

@@ -246,6 +246,11 @@ func (c *Client) insertRows(ctx context.Context, target string, rows ...[]any) e
 // hold it, because a runner reads after its own insert: of two runners, the one that inserts second
 // reads the first one's row. When runners see each other, each releases its row and retries after a
 // random delay. A crashed holder blocks others until its lease ends.
+//
+// NOTE: the argument needs each runner to read its own and earlier inserts, which a single server
+// guarantees. With replicated tables on a cluster, runners connected to different replicas may not
+// see each other's rows in time; there every statement is still idempotent, but run the migrations
+// from one place.
 type migrationLock struct {
 	c       *Client
 	owner   string
