@@ -41,7 +41,7 @@ type Config struct {
 	// The server uses BackOff[0] instead when BackOff is set. Default 60s.
 	AckWait time.Duration `yaml:"ack_wait"`
 	// BackOff lists the redelivery delays of successive unacknowledged deliveries; the last one
-	// repeats. It must be shorter than MaxDeliver. Default [30s, 1m, 5m, 15m].
+	// repeats. It must have fewer entries than MaxDeliver. Default [30s, 1m, 5m, 15m].
 	BackOff []time.Duration `yaml:"back_off"`
 	// MaxDeliver is the maximum number of deliveries of one message. A message the server gives up
 	// on (only after crashes or stalls longer than the ack wait, because the sink retries insert
@@ -149,6 +149,7 @@ func (c Config) Validate() error {
 	if c.Stream == c.DeadLetterStream {
 		return fmt.Errorf("dead_letter_stream: %q is invalid: it must differ from stream", c.DeadLetterStream)
 	}
+
 	if !validSubject(c.FilterSubject, true) {
 		return fmt.Errorf("filter_subject: %q is invalid: expected a NATS subject, wildcards allowed", c.FilterSubject)
 	}
@@ -158,12 +159,14 @@ func (c Config) Validate() error {
 	if strings.HasPrefix(c.DeadLetterSubjectPrefix+".", schema.SubjectRoot+".") {
 		return fmt.Errorf("dead_letter_subject_prefix: %q is invalid: it must not start with %q, the event stream's subjects", c.DeadLetterSubjectPrefix, schema.SubjectRoot)
 	}
+
 	if c.BatchEvents < 1 || c.BatchEvents > 1_000_000 {
 		return fmt.Errorf("batch_events: %d is invalid: expected 1 to 1000000", c.BatchEvents)
 	}
 	if c.BatchBytes < 1024 {
 		return fmt.Errorf("batch_bytes: %d is invalid: expected at least 1024", c.BatchBytes)
 	}
+
 	positive := []struct {
 		name string
 		d    time.Duration
@@ -182,6 +185,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s: %s is invalid: expected a positive duration", p.name, p.d)
 		}
 	}
+
 	for i, d := range c.BackOff {
 		if d <= 0 {
 			return fmt.Errorf("back_off[%d]: %s is invalid: expected a positive duration", i, d)
@@ -202,6 +206,7 @@ func (c Config) Validate() error {
 	if c.BatchWait >= c.effectiveAckWait() {
 		return fmt.Errorf("batch_wait: %s is invalid: expected less than the ack wait %s", c.BatchWait, c.effectiveAckWait())
 	}
+
 	if c.Retry.MaxBackoff < c.Retry.InitialBackoff {
 		return fmt.Errorf("retry.max_backoff: %s is invalid: expected at least retry.initial_backoff (%s)", c.Retry.MaxBackoff, c.Retry.InitialBackoff)
 	}

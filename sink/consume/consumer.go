@@ -577,6 +577,7 @@ func (c *Consumer) onMaxDeliveries(ctx context.Context, consumer string, m *nats
 		c.log.Error("decoding max-deliveries advisory", zap.Error(err))
 		return
 	}
+
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	stream, err := c.js.Stream(ctx, adv.Stream)
@@ -589,6 +590,7 @@ func (c *Consumer) onMaxDeliveries(ctx context.Context, consumer string, m *nats
 			zap.Uint64("stream_sequence", adv.StreamSeq), zap.Error(err))
 		return
 	}
+
 	in := deadLetterInput{
 		subject:    raw.Subject,
 		header:     raw.Header,
