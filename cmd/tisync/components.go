@@ -31,11 +31,11 @@ func (a *app) newSyncSide(ctx context.Context, conn *natsconn.Conn) (*syncSide, 
 	}
 	s := &syncSide{}
 	var err error
-	s.client, err = testinvite.New(cfg.TestInvite, log.Named("testinvite"), a.registry)
+	s.client, err = testinvite.New(cfg.TestInvite, log, a.registry)
 	if err != nil {
 		return nil, err
 	}
-	s.store, err = checkpoint.NewJetStream(ctx, conn.JS, cfg.Checkpoint, log.Named("checkpoint"), a.registry)
+	s.store, err = checkpoint.NewJetStream(ctx, conn.JS, cfg.Checkpoint, log, a.registry)
 	if err != nil {
 		return nil, err
 	}
@@ -63,5 +63,5 @@ func (a *app) newSyncSide(ctx context.Context, conn *natsconn.Conn) (*syncSide, 
 
 // newCheckpointStore opens the checkpoint store alone, for the checkpoint commands.
 func (a *app) newCheckpointStore(ctx context.Context, conn *natsconn.Conn) (*checkpoint.JetStream, error) {
-	return checkpoint.NewJetStream(ctx, conn.JS, a.cfg.Checkpoint, a.log.Named("checkpoint"), nil)
+	return checkpoint.NewJetStream(ctx, conn.JS, a.cfg.Checkpoint, a.log, nil)
 }

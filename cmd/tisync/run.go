@@ -126,6 +126,19 @@ func (a *app) runWithNATS(ctx context.Context, conn *natsconn.Conn) error {
 		}
 		components = append(components, component{name: "poll", run: scheduler.Run})
 	}
+	if a.cfg.Sink.Enabled && !a.forceSyncOnly {
+		sink, ch, err := a.sinkComponent(conn)
+		if err != nil {
+			return err
+		}
+		if ops != nil {
+			ops.AddCheck(opsserver.Check{Name: "clickhouse", Fn: func(ctx context.Context) error {
+				_, err := ch.Ping(ctx)
+				return err
+			}})
+		}
+		components = append(components, sink)
+	}
 	a.log.Info("tisync ready", zap.String("nats_mode", conn.Mode()), zap.Int("components", len(components)))
 	return runComponents(ctx, a.log, a.cfg.ShutdownTimeout, components)
 }

@@ -151,7 +151,7 @@ func (d *daemon) stop(t *testing.T) int {
 func TestRunEmbeddedNATS(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	env := []string{"TISYNC_NATS_EMBEDDED_LISTEN=" + addr, "TISYNC_LOG_FORMAT=json", "TISYNC_HTTP_LISTEN=127.0.0.1:0", "TISYNC_POLL_ENABLED=false"}
+	env := []string{"TISYNC_NATS_EMBEDDED_LISTEN=" + addr, "TISYNC_LOG_FORMAT=json", "TISYNC_HTTP_LISTEN=127.0.0.1:0", "TISYNC_POLL_ENABLED=false", "TISYNC_SINK_ENABLED=false"}
 
 	d := startDaemon(t, dir, env, "run")
 	d.waitFor(t, "tisync ready", 30*time.Second)
@@ -222,12 +222,12 @@ func TestRunEmbeddedNATS(t *testing.T) {
 
 func TestRunRejectsSharedStore(t *testing.T) {
 	dir := t.TempDir()
-	first := startDaemon(t, dir, []string{"TISYNC_NATS_EMBEDDED_LISTEN=" + freeAddr(t), "TISYNC_HTTP_LISTEN=none", "TISYNC_POLL_ENABLED=false"}, "run")
+	first := startDaemon(t, dir, []string{"TISYNC_NATS_EMBEDDED_LISTEN=" + freeAddr(t), "TISYNC_HTTP_LISTEN=none", "TISYNC_POLL_ENABLED=false", "TISYNC_SINK_ENABLED=false"}, "run")
 	first.waitFor(t, "tisync ready", 30*time.Second)
 
 	second := exec.Command(tisyncBinary, "run")
 	second.Dir = dir
-	second.Env = []string{"HOME=" + dir, "TISYNC_NATS_EMBEDDED_LISTEN=none", "TISYNC_HTTP_LISTEN=none", "TISYNC_POLL_ENABLED=false"}
+	second.Env = []string{"HOME=" + dir, "TISYNC_NATS_EMBEDDED_LISTEN=none", "TISYNC_HTTP_LISTEN=none", "TISYNC_POLL_ENABLED=false", "TISYNC_SINK_ENABLED=false"}
 	out, err := second.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {

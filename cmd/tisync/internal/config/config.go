@@ -17,6 +17,8 @@ import (
 
 	"github.com/tisync/tisync/cmd/tisync/internal/natsconn"
 	"github.com/tisync/tisync/cmd/tisync/internal/opsserver"
+	"github.com/tisync/tisync/sink/clickhouse"
+	"github.com/tisync/tisync/sink/consume"
 	"github.com/tisync/tisync/sync/checkpoint"
 	"github.com/tisync/tisync/sync/poll"
 	"github.com/tisync/tisync/sync/publish"
@@ -38,20 +40,29 @@ type Config struct {
 	Poll       poll.Config       `yaml:"poll"`
 	Publish    publish.Config    `yaml:"publish"`
 	Checkpoint checkpoint.Config `yaml:"checkpoint"`
+	Sink       SinkConfig        `yaml:"sink"`
+	ClickHouse clickhouse.Config `yaml:"clickhouse"`
 
 	// SecretFiles names files to read secrets from, one per secret. The environment variable
 	// TISYNC_<NAME> (the secret itself) or TISYNC_<NAME>_FILE (a path) takes precedence.
 	SecretFiles SecretFiles `yaml:"secret_files"`
-
-	// Secrets holds the secrets that belong to no section above; callers copy them into the
-	// components that need them. It is never marshaled.
-	Secrets SecretValues `yaml:"-"`
 
 	// Warnings lists problems that do not stop tisync, such as an unknown TISYNC_* variable.
 	Warnings []string `yaml:"-"`
 
 	// secretSources records where each secret came from, for the masked output of `config check`.
 	secretSources map[string]string
+}
+
+// SinkConfig configures the ClickHouse sink: whether it runs, and its consumer.
+type SinkConfig struct {
+	// Enabled runs the sink in `tisync run`. Default: true.
+	Enabled bool `yaml:"enabled"`
+	// AutoMigrate applies pending ClickHouse migrations when the sink starts, like `tisync migrate`.
+	// Default: true.
+	AutoMigrate bool `yaml:"auto_migrate"`
+	// Config configures the JetStream consumer, its batches and its dead-letter stream.
+	consume.Config `yaml:",inline"`
 }
 
 // LogConfig sets up the process logger.
@@ -79,6 +90,8 @@ func Default() Config {
 		Poll:       poll.DefaultConfig(),
 		Publish:    publish.DefaultConfig(),
 		Checkpoint: checkpoint.DefaultConfig(),
+		Sink:       SinkConfig{Enabled: true, AutoMigrate: true, Config: consume.DefaultConfig()},
+		ClickHouse: clickhouse.DefaultConfig(),
 	}
 }
 
@@ -195,6 +208,13 @@ func (c *Config) Validate() error {
 	errs = append(errs, prefixed("nats", c.NATS.Validate())...)
 	errs = append(errs, prefixed("publish", c.Publish.Validate())...)
 	errs = append(errs, prefixed("checkpoint", c.Checkpoint.Validate())...)
+	if c.Sink.Enabled {
+		errs = append(errs, prefixed("sink", c.Sink.Config.Validate())...)
+		errs = append(errs, prefixed("clickhouse", c.ClickHouse.Validate())...)
+		if c.Sink.Stream != c.Publish.Stream.Name {
+			errs = append(errs, fmt.Errorf("sink.stream: %q differs from publish.stream.name %q: expected the sink to read the stream the pollers write", c.Sink.Stream, c.Publish.Stream.Name))
+		}
+	}
 	if c.Poll.Enabled {
 		if c.TestInvite.OrganizationID == "" {
 			errs = append(errs, errors.New("testinvite.organization_id: missing: set it (or TISYNC_TESTINVITE_ORGANIZATION_ID) to the organization to poll, or set poll.enabled to false"))

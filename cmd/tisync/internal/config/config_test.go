@@ -116,6 +116,16 @@ func TestLoadBadConfigs(t *testing.T) {
 			want: []string{"nats.user", "TISYNC_NATS_PASSWORD"},
 		},
 		{
+			name: "sink reads another stream",
+			yaml: "poll:\n  enabled: false\nsink:\n  stream: OTHER\n",
+			want: []string{"sink.stream", `"OTHER"`, "publish.stream.name"},
+		},
+		{
+			name: "inline clickhouse password",
+			yaml: "clickhouse:\n  password: pw\n",
+			want: []string{"clickhouse.password", "TISYNC_CLICKHOUSE_PASSWORD"},
+		},
+		{
 			name: "missing organization",
 			want: []string{"testinvite.organization_id", "poll.enabled"},
 		},
@@ -274,7 +284,7 @@ func TestSecretsFromEnvironmentAndFiles(t *testing.T) {
 	if got := string(cfg.TestInvite.PrivateKey); got != "key-from-config-file" {
 		t.Errorf("private key = %q", got)
 	}
-	if got := cfg.Secrets.ClickHousePassword; got != "ch-from-env" {
+	if got := cfg.ClickHouse.Password; got != "ch-from-env" {
 		t.Errorf("clickhouse password = %q, want the environment to win over secret_files", got)
 	}
 }
@@ -318,6 +328,19 @@ func TestWriteEffectiveMasksSecrets(t *testing.T) {
 	}
 	if again.NATS.URL != cfg.NATS.URL || again.NATS.User != cfg.NATS.User || again.ShutdownTimeout != cfg.ShutdownTimeout {
 		t.Errorf("reloaded config differs: %+v", again.NATS)
+	}
+}
+
+func TestInlineSectionFromEnvironment(t *testing.T) {
+	cfg, err := Load("", []string{"TISYNC_SINK_BATCH_EVENTS=500", "TISYNC_SINK_ENABLED=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Sink.BatchEvents != 500 || cfg.Sink.Enabled {
+		t.Errorf("sink = enabled %v, batch_events %d; want false and 500", cfg.Sink.Enabled, cfg.Sink.BatchEvents)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("warnings = %q", cfg.Warnings)
 	}
 }
 

@@ -89,8 +89,12 @@ func walkSettings(v reflect.Value, prefix string, fn func(path string, v reflect
 		if !f.IsExported() {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, options, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if name == "-" {
+			continue
+		}
+		if options == "inline" && f.Type.Kind() == reflect.Struct {
+			walkSettings(v.Field(i), prefix, fn)
 			continue
 		}
 		if name == "" {

@@ -40,7 +40,7 @@ var secrets = []secret{
 	{"testinvite_token", func(f *SecretFiles) string { return f.TestInviteToken }, func(c *Config, v string) { c.TestInvite.Token = testinvite.Secret(v) }},
 	{"nats_password", func(f *SecretFiles) string { return f.NATSPassword }, func(c *Config, v string) { c.NATS.Password = v }},
 	{"nats_token", func(f *SecretFiles) string { return f.NATSToken }, func(c *Config, v string) { c.NATS.Token = v }},
-	{"clickhouse_password", func(f *SecretFiles) string { return f.ClickHousePassword }, func(c *Config, v string) { c.Secrets.ClickHousePassword = v }},
+	{"clickhouse_password", func(f *SecretFiles) string { return f.ClickHousePassword }, func(c *Config, v string) { c.ClickHouse.Password = v }},
 }
 
 // secretKeys are configuration keys that would hold a secret inline. The file rejects them, so that
@@ -121,12 +121,6 @@ func walkSecretKeys(n *yaml.Node, path string) error {
 		}
 	}
 	return nil
-}
-
-// SecretValues holds the secrets of the sections that are wired in later: callers copy them into the
-// component configurations.
-type SecretValues struct {
-	ClickHousePassword string
 }
 
 // SecretStatus is the masked view of one secret for `config check`.
