@@ -3,12 +3,12 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
-DEMO_CONFIG ?= deploy/local/demo.yaml
 
 .PHONY: build test test-short vet bench demo services-up services-down clean
 
 build:
 	$(GO) build -o bin/tisync ./cmd/tisync
+	$(GO) build -o bin/testinvite-sim ./cmd/testinvite-sim
 
 vet:
 	$(GO) vet ./...
@@ -32,10 +32,10 @@ services-up:
 services-down:
 	deploy/local/clickhouse.sh stop
 
-# demo runs the main job: ClickHouse and tisync with an embedded NATS server. Ctrl-C stops tisync;
-# `make services-down` stops ClickHouse.
-demo: services-up build
-	bin/tisync run --config $(DEMO_CONFIG)
+# demo runs the main job: ClickHouse, the TestInvite simulator with churn, and tisync with an
+# embedded NATS server. Ctrl-C stops tisync and the simulator; `make services-down` stops ClickHouse.
+demo:
+	deploy/local/demo.sh
 
 clean:
 	rm -rf bin

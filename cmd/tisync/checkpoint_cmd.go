@@ -40,7 +40,7 @@ func (a *app) withStore(ctx context.Context, fn func(store *checkpoint.JetStream
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	store, err := a.newCheckpointStore(ctx, conn)
+	store, err := a.newCheckpointStore(ctx, conn.JS)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/tisync/tisync/cmd/tisync/internal/natsconn"
 	"github.com/tisync/tisync/sync/checkpoint"
 	"github.com/tisync/tisync/sync/poll"
@@ -61,7 +63,7 @@ func (a *app) newSyncSide(ctx context.Context, conn *natsconn.Conn) (*syncSide, 
 	return s, nil
 }
 
-// newCheckpointStore opens the checkpoint store alone, for the checkpoint commands.
-func (a *app) newCheckpointStore(ctx context.Context, conn *natsconn.Conn) (*checkpoint.JetStream, error) {
-	return checkpoint.NewJetStream(ctx, conn.JS, a.cfg.Checkpoint, a.log, nil)
+// newCheckpointStore opens the checkpoint store alone, for the checkpoint and status commands.
+func (a *app) newCheckpointStore(ctx context.Context, js jetstream.JetStream) (*checkpoint.JetStream, error) {
+	return checkpoint.NewJetStream(ctx, js, a.cfg.Checkpoint, a.log, nil)
 }

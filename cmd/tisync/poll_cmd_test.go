@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os/exec"
 	"strings"
 	"testing"
@@ -59,6 +60,39 @@ func TestPollAndCheckpointCommands(t *testing.T) {
 	out = runTisync(t, dir, env, "checkpoint", "list")
 	if strings.Count(out, task) != 2 {
 		t.Errorf("checkpoint list shows %d rows of the task, want 2:\n%s", strings.Count(out, task), out)
+	}
+
+	out = runTisync(t, dir, env, "status")
+	for _, want := range []string{"TASK", task, "ticket", "test_session", "stream TESTINVITE:", "CHANGES (1h0m0s)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	out = runTisync(t, dir, env, "status", "--json")
+	var report struct {
+		Checkpoints []struct {
+			TaskID        string  `json:"task_id"`
+			Entity        string  `json:"entity"`
+			Records       int     `json:"records"`
+			RecentChanges *uint64 `json:"recent_changes"`
+			State         string  `json:"state"`
+		} `json:"checkpoints"`
+		Stream struct {
+			Events uint64 `json:"events"`
+		} `json:"stream"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	for _, c := range report.Checkpoints {
+		if c.TaskID == task && c.Entity == "ticket" {
+			if c.Records != 15 || c.RecentChanges == nil || *c.RecentChanges != 15 || c.State != "ok" {
+				t.Errorf("ticket checkpoint in status: %+v, want 15 records, 15 recent changes, state ok", c)
+			}
+		}
+	}
+	if report.Stream.Events == 0 {
+		t.Error("status --json shows an empty stream")
 	}
 
 	out = runTisync(t, dir, env, "checkpoint", "show", task)

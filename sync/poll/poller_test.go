@@ -69,6 +69,43 @@ func TestFirstPollEmitsSnapshots(t *testing.T) {
 	}
 }
 
+func TestPublishedEventsMatchJSONSchema(t *testing.T) {
+	h := newHarness(t, harnessOptions{
+		sim:  testinvitesim.Options{Tasks: 2, CandidatesPerTask: 40},
+		poll: func(c *Config) { c.MassDelete.MinDeletes = 1000 },
+	})
+	h.pollAll()
+	h.sim.Churn(200)
+	h.pollAll()
+
+	ctx := testContext(t)
+	last := h.lastSeq()
+	ops := map[schema.Op]int{}
+	for seq := uint64(1); seq <= last; seq++ {
+		msg, err := h.stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := schema.ValidateEvent(msg.Data); err != nil {
+			t.Errorf("event %d on %s breaks the JSON Schema: %v", seq, msg.Subject, err)
+		}
+		ev, err := schema.DecodeEvent(msg.Data)
+		if err != nil {
+			t.Errorf("event %d on %s fails the semantic checks: %v", seq, msg.Subject, err)
+			continue
+		}
+		if err := schema.CheckSubject(&ev, msg.Subject); err != nil {
+			t.Errorf("event %d: %v", seq, err)
+		}
+		ops[ev.Data.Op]++
+	}
+	for _, op := range []schema.Op{schema.OpSnapshot, schema.OpCreated, schema.OpUpdated, schema.OpDeleted} {
+		if ops[op] == 0 {
+			t.Errorf("no %s event checked; the churn should produce every op (got %v)", op, ops)
+		}
+	}
+}
+
 func TestChurnYieldsExactEvents(t *testing.T) {
 	h := newHarness(t, harnessOptions{
 		sim:  testinvitesim.Options{Tasks: 3, CandidatesPerTask: 60},
