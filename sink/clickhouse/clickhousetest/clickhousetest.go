@@ -2,8 +2,9 @@
 // simulate outages, and a way to read query results as text for golden files.
 //
 // The server address is TISYNC_TEST_CLICKHOUSE_ADDR, or 127.0.0.1:9000 (deploy/local/clickhouse.sh
-// start runs one there). When the server is unreachable, tests skip, unless the CI environment
-// variable is set, in which case they fail.
+// start runs one there). When the server is unreachable, tests skip, unless the CI or the
+// TISYNC_REQUIRE_CLICKHOUSE environment variable is set, in which case they fail. `make test` sets
+// TISYNC_REQUIRE_CLICKHOUSE after starting the server.
 package clickhousetest
 
 import (
@@ -36,7 +37,7 @@ func Addr(t testing.TB) string {
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		msg := fmt.Sprintf("ClickHouse is unreachable at %s (start it with deploy/local/clickhouse.sh start or set TISYNC_TEST_CLICKHOUSE_ADDR): %v", addr, err)
-		if os.Getenv("CI") != "" {
+		if os.Getenv("CI") != "" || os.Getenv("TISYNC_REQUIRE_CLICKHOUSE") != "" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
