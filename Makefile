@@ -3,6 +3,10 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
+# The local ClickHouse's ports; deploy/local/clickhouse.sh reads the same variables.
+export CLICKHOUSE_TCP_PORT ?= 9000
+export CLICKHOUSE_HTTP_PORT ?= 8123
+export TISYNC_TEST_CLICKHOUSE_ADDR ?= 127.0.0.1:$(CLICKHOUSE_TCP_PORT)
 
 .PHONY: build test test-short vet bench demo services-up services-down clean
 
