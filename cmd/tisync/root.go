@@ -29,7 +29,7 @@ type app struct {
 	log *zap.Logger
 	// registry collects the metrics of every component; /metrics serves it.
 	registry *prometheus.Registry
-	// forceSyncOnly turns the sink off whatever the configuration says, for `tisync sync`.
+	// forceSyncOnly turns the sink off regardless of the configuration, for `tisync sync`.
 	forceSyncOnly bool
 	// pollOff skips the poll settings' validation, for commands that do not poll.
 	pollOff bool

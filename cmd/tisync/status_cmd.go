@@ -19,7 +19,7 @@ import (
 	"github.com/tisync/tisync/sync/checkpoint"
 )
 
-// statusReport is what `tisync status` prints; its JSON form is the --json output.
+// statusReport is the report of `tisync status`; its JSON form is the --json output.
 type statusReport struct {
 	OrganizationID string          `json:"organization_id"`
 	GeneratedAt    time.Time       `json:"generated_at"`

@@ -400,7 +400,7 @@ func scanRecords[T testinvite.Record](ctx context.Context, s *testinvite.Scanner
 }
 
 // confirmMissing looks up each record the complete scan did not see and returns those that are
-// gone. It applies the mass-delete guard before the lookups, so that an API answering with empty
+// gone. It applies the mass-delete guard before the lookups, so that an API returning empty
 // lists costs no lookups, and again on the confirmed deletes.
 func (p *Poller) confirmMissing(ctx context.Context, req Request, scan *diff.Scan, previous int, sum *Summary, log *zap.Logger) ([]string, error) {
 	missing := scan.Missing()

@@ -9,7 +9,7 @@ import (
 )
 
 // WriteEffective writes the effective configuration as YAML that tisync would accept as a config
-// file, followed by a comment block that says which secrets are set and where they came from. Secret
+// file, followed by a comment block that lists which secrets are set and where they came from. Secret
 // values are never written.
 func (c *Config) WriteEffective(w io.Writer) error {
 	var buf bytes.Buffer

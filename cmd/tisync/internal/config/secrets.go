@@ -126,7 +126,7 @@ func walkSecretKeys(n *yaml.Node, path string) error {
 // SecretStatus is the masked view of one secret for `config check`.
 type SecretStatus struct {
 	Name string
-	// Source says where the secret came from, or is empty when it is not set.
+	// Source names where the secret came from, or is empty when it is not set.
 	Source string
 }
 

@@ -59,7 +59,7 @@ func Connect(ctx context.Context, cfg Config, log *zap.Logger) (*Conn, error) {
 
 // ConnectClient is Connect for short-lived commands such as `tisync checkpoint list`. In embedded
 // mode it first dials the embedded server of a running daemon at cfg.Embedded.Listen, and starts its
-// own embedded server only when none answers there.
+// own embedded server only when none responds there.
 func ConnectClient(ctx context.Context, cfg Config, log *zap.Logger) (*Conn, error) {
 	if log == nil {
 		log = zap.NewNop()
