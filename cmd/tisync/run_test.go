@@ -161,6 +161,24 @@ func TestRunEmbeddedNATS(t *testing.T) {
 		}
 	}
 
+	// The health command reaches the daemon's HTTP listener.
+	d.waitFor(t, "HTTP listener started", 10*time.Second)
+	httpAddr := ""
+	for _, line := range strings.Split(d.output(), "\n") {
+		if strings.Contains(line, "HTTP listener started") {
+			if _, rest, ok := strings.Cut(line, `"address":"`); ok {
+				httpAddr, _, _ = strings.Cut(rest, `"`)
+			}
+		}
+	}
+	if httpAddr == "" {
+		t.Fatalf("no HTTP listener address in the log:\n%s", d.output())
+	}
+	health := exec.Command(tisyncBinary, "health", "--ready", "--addr", httpAddr)
+	if out, err := health.CombinedOutput(); err != nil {
+		t.Errorf("tisync health --ready: %v\n%s", err, out)
+	}
+
 	// A JetStream publish through the embedded server's listener succeeds.
 	nc, err := nats.Connect("nats://" + addr)
 	if err != nil {
