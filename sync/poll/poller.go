@@ -349,13 +349,13 @@ func (p *Poller) scan(ctx context.Context, req Request, scan *diff.Scan, sum *Su
 	case schema.EntityTask:
 		keep := p.taskScope()
 		if f := p.cfg.Tasks; f.Filtered() {
-			return scanRecords(ctx, p.client.FilterTasks(testinvite.TaskFilter{Folder: f.Folder, Labels: f.Labels, Title: f.Title}), keep, add, progress)
+			return scanRecords(ctx, p.client.FilterTasks(testinvite.TaskFilter{Folder: f.Folder, Labels: f.Labels, Title: f.Title, RawOnly: true}), keep, add, progress)
 		}
-		return scanRecords(ctx, p.client.ListTasks(testinvite.TaskQuery{}), keep, add, progress)
+		return scanRecords(ctx, p.client.ListTasks(testinvite.TaskQuery{RawOnly: true}), keep, add, progress)
 	case schema.EntityTicket:
-		return scanRecords(ctx, p.client.ListCandidates(req.TaskID, testinvite.CandidateQuery{}), nil, add, progress)
+		return scanRecords(ctx, p.client.ListCandidates(req.TaskID, testinvite.CandidateQuery{RawOnly: true}), nil, add, progress)
 	default:
-		return scanRecords(ctx, p.client.ListTestInstances(req.TaskID, testinvite.TestInstanceQuery{}), nil, add, progress)
+		return scanRecords(ctx, p.client.ListTestInstances(req.TaskID, testinvite.TestInstanceQuery{RawOnly: true}), nil, add, progress)
 	}
 }
 

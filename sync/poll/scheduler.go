@@ -326,9 +326,9 @@ func (s *Scheduler) discover(ctx context.Context) ([]string, error) {
 	collect := func(t testinvite.Task) { ids = append(ids, t.ID) }
 	var scanner *testinvite.Scanner[testinvite.Task]
 	if f := s.cfg.Tasks; f.Filtered() {
-		scanner = client.FilterTasks(testinvite.TaskFilter{Folder: f.Folder, Labels: f.Labels, Title: f.Title, Mode: testinvite.ModeBasic})
+		scanner = client.FilterTasks(testinvite.TaskFilter{Folder: f.Folder, Labels: f.Labels, Title: f.Title, Mode: testinvite.ModeBasic, RawOnly: true})
 	} else {
-		scanner = client.ListTasks(testinvite.TaskQuery{Mode: testinvite.ModeBasic})
+		scanner = client.ListTasks(testinvite.TaskQuery{Mode: testinvite.ModeBasic, RawOnly: true})
 	}
 	for {
 		page, err := scanner.Next(ctx)

@@ -2,7 +2,6 @@ package publish
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -67,10 +66,7 @@ func Message(ev *schema.Event) (*nats.Msg, error) {
 	if !d.Entity.Valid() || !d.Op.Valid() {
 		return nil, fmt.Errorf("event %s: invalid entity %q or op %q", ev.ID, d.Entity, d.Op)
 	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return nil, fmt.Errorf("encode event %s: %w", ev.ID, err)
-	}
+	body := appendEvent(make([]byte, 0, 512+len(d.Before)+len(d.After)), ev)
 	msg := nats.NewMsg(schema.Subject(d.OrganizationID, d.TaskID, d.Entity, d.Op))
 	msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
 	msg.Header.Set("Content-Type", ContentType)

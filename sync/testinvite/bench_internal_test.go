@@ -30,33 +30,39 @@ func BenchmarkDecodePage(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Run(fmt.Sprintf("%s/page=%d", entity, size), func(b *testing.B) {
-				b.SetBytes(int64(len(body)))
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
-				records := 0
-				for b.Loop() {
-					var n int
-					var err error
-					if entity == "candidates" {
-						var items []Candidate
-						items, _, err = decodePage[Candidate]("bench", body)
-						n = len(items)
-					} else {
-						var items []TestInstance
-						items, _, err = decodePage[TestInstance]("bench", body)
-						n = len(items)
-					}
-					if err != nil || n != size {
-						b.Fatalf("decoded %d records: %v", n, err)
-					}
-					records += n
+			for _, rawOnly := range []bool{false, true} {
+				name := fmt.Sprintf("%s/page=%d", entity, size)
+				if rawOnly {
+					name += "/raw_only"
 				}
-				runtime.ReadMemStats(&after)
-				b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
-				b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(records), "allocs/record")
-				b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(records), "B/record")
-			})
+				b.Run(name, func(b *testing.B) {
+					b.SetBytes(int64(len(body)))
+					var before, after runtime.MemStats
+					runtime.ReadMemStats(&before)
+					records := 0
+					for b.Loop() {
+						var n int
+						var err error
+						if entity == "candidates" {
+							var items []Candidate
+							items, _, err = decodePage[Candidate]("bench", body, rawOnly)
+							n = len(items)
+						} else {
+							var items []TestInstance
+							items, _, err = decodePage[TestInstance]("bench", body, rawOnly)
+							n = len(items)
+						}
+						if err != nil || n != size {
+							b.Fatalf("decoded %d records: %v", n, err)
+						}
+						records += n
+					}
+					runtime.ReadMemStats(&after)
+					b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+					b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(records), "allocs/record")
+					b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(records), "B/record")
+				})
+			}
 		}
 	}
 }

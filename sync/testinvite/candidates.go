@@ -26,6 +26,10 @@ type CandidateQuery struct {
 	Mode Mode
 	// PageSize overrides Config.PageSize when above zero.
 	PageSize int
+	// RawOnly skips decoding the typed fields: records carry only their id and Raw. It is for
+	// callers that use the raw bytes alone, such as the poller, and saves most of the decoding
+	// work. Field type mismatches are then not counted.
+	RawOnly bool
 }
 
 // ListCandidates returns a Scanner over the candidates (tickets) of a task. A task id that is not
@@ -43,7 +47,7 @@ func (c *Client) ListCandidates(taskID string, q CandidateQuery) *Scanner[Candid
 			}
 		}
 		return fetchPage[Candidate](ctx, c, call{endpoint: EndpointListCandidates, method: "GET",
-			path: restV1 + "/tasks/" + taskID + "/candidates", query: query})
+			path: restV1 + "/tasks/" + taskID + "/candidates", query: query, rawOnly: q.RawOnly})
 	})
 }
 

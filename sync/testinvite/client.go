@@ -167,6 +167,8 @@ type call struct {
 	idempotent bool
 	// decode reads a 2xx body; a *DecodeError that is Temporary makes the attempt retryable.
 	decode func(body []byte) error
+	// rawOnly makes a page decode only the id and raw bytes of each record.
+	rawOnly bool
 }
 
 // Retry reasons, the reason label of tisync_testinvite_retries_total.

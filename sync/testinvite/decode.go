@@ -76,7 +76,7 @@ func itemsKey[T Record]() string {
 
 // decodePage decodes a list or search response, bare or wrapped in payload. It returns a
 // *DecodeError for an undecodable body, a body without pagination and a record without id.
-func decodePage[T Record](endpoint string, body []byte) ([]T, Pagination, error) {
+func decodePage[T Record](endpoint string, body []byte, rawOnly bool) ([]T, Pagination, error) {
 	raws, pgRaw, err := splitPage(body, itemsKey[T]())
 	if err != nil {
 		return nil, Pagination{}, newDecodeError(endpoint, body, err)
@@ -89,6 +89,20 @@ func decodePage[T Record](endpoint string, body []byte) ([]T, Pagination, error)
 		return nil, Pagination{}, newDecodeError(endpoint, pgRaw, fmt.Errorf("pagination: %w", err))
 	}
 	items := make([]T, len(raws))
+	if rawOnly {
+		key := idKey[T]()
+		for i, raw := range raws {
+			id, err := memberString(raw, key)
+			if err != nil {
+				return nil, Pagination{}, newDecodeError(endpoint, raw, fmt.Errorf("record %d of the page: %w", i, err))
+			}
+			if id == "" {
+				return nil, Pagination{}, newDecodeError(endpoint, raw, fmt.Errorf("record %d of the page has no %s", i, key))
+			}
+			setRaw(&items[i], id, raw)
+		}
+		return items, wp.pagination(), nil
+	}
 	for i, raw := range raws {
 		// Calling the record's decoder directly skips a second validation of the whole page.
 		if err := any(&items[i]).(json.Unmarshaler).UnmarshalJSON(raw); err != nil {
@@ -164,4 +178,16 @@ func excerpt(body []byte, at int) []byte {
 		out = out[:len(out)-1]
 	}
 	return out
+}
+
+// setRaw fills a record decoded in raw-only mode: its id and a copy of its bytes.
+func setRaw[T Record](rec *T, id string, raw []byte) {
+	switch r := any(rec).(type) {
+	case *Task:
+		r.ID, r.Raw = id, bytes.Clone(raw)
+	case *Candidate:
+		r.ID, r.Raw = id, bytes.Clone(raw)
+	case *TestInstance:
+		r.ID, r.Raw = id, bytes.Clone(raw)
+	}
 }

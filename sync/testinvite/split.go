@@ -1,6 +1,8 @@
 package testinvite
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -246,4 +248,62 @@ func isDelimiter(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// memberString returns the string value of the member key of a record's top-level object without
+// decoding the other members; "" when the member is missing or null. A value that is not a string
+// is an error.
+func memberString(record []byte, key string) (string, error) {
+	s := splitter{b: record}
+	s.space()
+	if err := s.expect('{'); err != nil {
+		return "", err
+	}
+	s.space()
+	if s.peek() == '}' {
+		return "", nil
+	}
+	for {
+		s.space()
+		rawKey, err := s.str()
+		if err != nil {
+			return "", err
+		}
+		s.space()
+		if err := s.expect(':'); err != nil {
+			return "", err
+		}
+		s.space()
+		start := s.i
+		if err := s.value(); err != nil {
+			return "", err
+		}
+		if string(rawKey) == key {
+			v := record[start:s.i]
+			switch {
+			case string(v) == "null":
+				return "", nil
+			case len(v) < 2 || v[0] != '"':
+				return "", &syntaxError{"member " + key + " is not a string", start}
+			case bytes.IndexByte(v, '\\') < 0:
+				return string(v[1 : len(v)-1]), nil
+			}
+			var out string
+			if err := json.Unmarshal(v, &out); err != nil {
+				return "", err
+			}
+			return out, nil
+		}
+		s.space()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			return "", nil
+		case 0:
+			return "", errTruncated
+		default:
+			return "", &syntaxError{"expected , or } after object member", s.i}
+		}
+	}
 }

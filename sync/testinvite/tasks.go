@@ -21,6 +21,10 @@ type TaskQuery struct {
 	Mode Mode
 	// PageSize overrides Config.PageSize when above zero.
 	PageSize int
+	// RawOnly skips decoding the typed fields: records carry only their id and Raw. It is for
+	// callers that use the raw bytes alone, such as the poller, and saves most of the decoding
+	// work. Field type mismatches are then not counted.
+	RawOnly bool
 }
 
 // TaskFilter is the body of POST /tasks/filter; set fields are AND-combined.
@@ -35,6 +39,10 @@ type TaskFilter struct {
 	Mode Mode `json:"-"`
 	// PageSize overrides Config.PageSize when above zero.
 	PageSize int `json:"-"`
+	// RawOnly skips decoding the typed fields: records carry only their id and Raw. It is for
+	// callers that use the raw bytes alone, such as the poller, and saves most of the decoding
+	// work. Field type mismatches are then not counted.
+	RawOnly bool `json:"-"`
 }
 
 func (c *Client) modeOr(m Mode) Mode {
@@ -55,7 +63,7 @@ func fetchPage[T Record](ctx context.Context, c *Client, cl call) ([]T, Paginati
 	cl.idempotent = true
 	cl.decode = func(body []byte) error {
 		var err error
-		items, pg, err = decodePage[T](cl.endpoint, body)
+		items, pg, err = decodePage[T](cl.endpoint, body, cl.rawOnly)
 		return err
 	}
 	err := c.do(ctx, &cl)
@@ -70,7 +78,7 @@ func (c *Client) ListTasks(q TaskQuery) *Scanner[Task] {
 		if q.Title != "" {
 			query.Set("title", q.Title)
 		}
-		return fetchPage[Task](ctx, c, call{endpoint: EndpointListTasks, method: "GET", path: restV1 + "/tasks", query: query})
+		return fetchPage[Task](ctx, c, call{endpoint: EndpointListTasks, method: "GET", path: restV1 + "/tasks", query: query, rawOnly: q.RawOnly})
 	})
 }
 
@@ -79,7 +87,7 @@ func (c *Client) FilterTasks(f TaskFilter) *Scanner[Task] {
 	mode := c.modeOr(f.Mode)
 	return newScanner(c, EndpointFilterTasks, false, f.PageSize, func(ctx context.Context, limit, page int, _ string) ([]Task, Pagination, error) {
 		return fetchPage[Task](ctx, c, call{endpoint: EndpointFilterTasks, method: "POST", path: restNoV1 + "/tasks/filter",
-			query: offsetQuery(mode, limit, page), body: f})
+			query: offsetQuery(mode, limit, page), body: f, rawOnly: f.RawOnly})
 	})
 }
 

@@ -28,6 +28,10 @@ type TestInstanceQuery struct {
 	Mode Mode
 	// PageSize overrides Config.PageSize when above zero.
 	PageSize int
+	// RawOnly skips decoding the typed fields: records carry only their id and Raw. It is for
+	// callers that use the raw bytes alone, such as the poller, and saves most of the decoding
+	// work. Field type mismatches are then not counted.
+	RawOnly bool
 }
 
 // ListTestInstances returns a Scanner over the test instances (test sessions) of a task with offset
@@ -57,7 +61,7 @@ func (c *Client) ListTestInstances(taskID string, q TestInstanceQuery) *Scanner[
 			query.Set("externalId", q.ExternalID)
 		}
 		return fetchPage[TestInstance](ctx, c, call{endpoint: EndpointListTestInstances, method: "GET",
-			path: restV1 + "/tasks/" + taskID + "/test-instances", query: query})
+			path: restV1 + "/tasks/" + taskID + "/test-instances", query: query, rawOnly: q.RawOnly})
 	})
 }
 
