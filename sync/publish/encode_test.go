@@ -12,11 +12,15 @@ import (
 func TestAppendEventMatchesEncodingJSON(t *testing.T) {
 	base := testEvents(1)[0]
 	tests := map[string]func(*schema.Event){
-		"snapshot":       func(*schema.Event) {},
-		"nanoseconds":    func(e *schema.Event) { e.Time = time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC) },
-		"time zone":      func(e *schema.Event) { e.Data.ObservedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)) },
-		"changed fields": func(e *schema.Event) { e.Data.ChangedFields = []string{"group", `we"ird\\field`, "tab\there", "ctrl\x01", "<html>&", "ünï€ode", "bad\xffutf8"} },
-		"nil fields":     func(e *schema.Event) { e.Data.ChangedFields = nil },
+		"snapshot":    func(*schema.Event) {},
+		"nanoseconds": func(e *schema.Event) { e.Time = time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC) },
+		"time zone": func(e *schema.Event) {
+			e.Data.ObservedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))
+		},
+		"changed fields": func(e *schema.Event) {
+			e.Data.ChangedFields = []string{"group", `we"ird\\field`, "tab\there", "ctrl\x01", "<html>&", "ünï€ode", "bad\xffutf8"}
+		},
+		"nil fields": func(e *schema.Event) { e.Data.ChangedFields = nil },
 		"update": func(e *schema.Event) {
 			e.Data.Op = schema.OpUpdated
 			e.Data.Before = []byte(`{"a":"x<y","b":[1,2.5,null],"c":{"d":true}}`)
