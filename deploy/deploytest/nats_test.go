@@ -3,7 +3,6 @@ package deploytest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -322,48 +322,82 @@ func TestNATSClusterServesTisync(t *testing.T) {
 	})
 
 	t.Run("reader cannot write", func(t *testing.T) {
-		violations := make(chan error, 8)
+		// The server answers a denied request with an asynchronous permissions violation that
+		// names the subject, and no reply, so each request below ends with its timeout. The
+		// violations prove that the permissions, not a slow cluster, stopped them.
+		var mu sync.Mutex
+		var violations []string
 		rc, err := nats.Connect(servers[2].ClientURL(), nats.UserInfo("tisync_reader", natsPasswords["NATS_READER_PASSWORD"]),
-			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err }))
+			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				violations = append(violations, err.Error())
+			}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rc.Close()
-		if err := rc.Publish(subject, []byte("{}")); err != nil {
-			t.Fatal(err)
-		}
-		if err := rc.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-violations:
-			if !errors.Is(err, nats.ErrPermissionViolation) && !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
-				t.Errorf("publish to %s as tisync_reader: %v, want a permissions violation", subject, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("publish to %s as tisync_reader got no permissions violation", subject)
-		}
-
 		rjs, err := jetstream.New(rc)
 		if err != nil {
 			t.Fatal(err)
 		}
-		shortCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		if err := rjs.DeleteStream(shortCtx, "TESTINVITE"); err == nil {
-			t.Error("tisync_reader deleted the stream TESTINVITE")
+
+		attempts := []struct {
+			name    string
+			subject string
+			run     func(context.Context) error
+		}{
+			{"publish an event", subject, func(context.Context) error {
+				if err := rc.Publish(subject, []byte("{}")); err != nil {
+					return err
+				}
+				return rc.Flush()
+			}},
+			{"delete the stream", "$JS.API.STREAM.DELETE.TESTINVITE", func(ctx context.Context) error {
+				return rjs.DeleteStream(ctx, "TESTINVITE")
+			}},
+			{"open the lease bucket", "$JS.API.STREAM.INFO.KV_tisync_leases", func(ctx context.Context) error {
+				_, err := rjs.KeyValue(ctx, "tisync_leases")
+				return err
+			}},
+			{"read the sink's consumer", "$JS.API.CONSUMER.INFO.TESTINVITE." + sinkConsumer, func(ctx context.Context) error {
+				_, err := rjs.Consumer(ctx, "TESTINVITE", sinkConsumer)
+				return err
+			}},
+			{"change the sink's consumer", "$JS.API.CONSUMER.CREATE.TESTINVITE." + sinkConsumer, func(ctx context.Context) error {
+				_, err := rjs.CreateOrUpdateConsumer(ctx, "TESTINVITE", jetstream.ConsumerConfig{Durable: sinkConsumer, AckPolicy: jetstream.AckNonePolicy})
+				return err
+			}},
+			{"delete the sink's consumer", "$JS.API.CONSUMER.DELETE.TESTINVITE." + sinkConsumer, func(ctx context.Context) error {
+				return rjs.DeleteConsumer(ctx, "TESTINVITE", sinkConsumer)
+			}},
 		}
-		if _, err := rjs.KeyValue(shortCtx, "tisync_leases"); err == nil {
-			t.Error("tisync_reader opened tisync's lease bucket")
+		var wg sync.WaitGroup
+		for _, a := range attempts {
+			wg.Go(func() {
+				actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				if err := a.run(actx); err == nil && a.subject != subject {
+					t.Errorf("tisync_reader could %s", a.name)
+				}
+			})
 		}
-		if _, err := rjs.Consumer(shortCtx, "TESTINVITE", sinkConsumer); err == nil {
-			t.Errorf("tisync_reader opened the sink's consumer %s", sinkConsumer)
-		}
-		if _, err := rjs.CreateOrUpdateConsumer(shortCtx, "TESTINVITE", jetstream.ConsumerConfig{Durable: sinkConsumer, AckPolicy: jetstream.AckNonePolicy}); err == nil {
-			t.Errorf("tisync_reader changed the sink's consumer %s", sinkConsumer)
-		}
-		if err := rjs.DeleteConsumer(shortCtx, "TESTINVITE", sinkConsumer); err == nil {
-			t.Errorf("tisync_reader deleted the sink's consumer %s", sinkConsumer)
+		wg.Wait()
+
+		for _, a := range attempts {
+			err := waitFor(5*time.Second, func() error {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, v := range violations {
+					if strings.Contains(strings.ToLower(v), "permissions violation") && strings.Contains(v, `"`+a.subject+`"`) {
+						return nil
+					}
+				}
+				return fmt.Errorf("no permissions violation for %s among %q", a.subject, violations)
+			})
+			if err != nil {
+				t.Errorf("%s as tisync_reader: %v", a.name, err)
+			}
 		}
 		if _, err := js.Consumer(ctx, "TESTINVITE", sinkConsumer); err != nil {
 			t.Errorf("the sink's consumer %s is gone: %v", sinkConsumer, err)
