@@ -223,7 +223,7 @@ func TestNATSClusterServesTisync(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	// The monitoring URL of the container health check answers once JetStream runs.
+	// The monitoring URL of the container health check returns 200 once JetStream runs.
 	healthURL := fmt.Sprintf("http://%s/healthz?js-enabled-only=true", servers[0].MonitorAddr())
 	err := waitFor(20*time.Second, func() error {
 		resp, err := http.Get(healthURL)
@@ -249,8 +249,8 @@ func TestNATSClusterServesTisync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The stream and the buckets get three replicas, as the configuration's comment tells
-	// operators to set. Creating them fails until the cluster has elected a JetStream leader, and
+	// The stream and the buckets get three replicas, the setting that the configuration's comment
+	// recommends. Creating them fails until the cluster has elected a JetStream leader, and
 	// a request sent before that gets no reply, so each attempt has its own timeout.
 	var stream jetstream.Stream
 	err = waitFor(30*time.Second, func() error {
@@ -322,9 +322,9 @@ func TestNATSClusterServesTisync(t *testing.T) {
 	})
 
 	t.Run("reader cannot write", func(t *testing.T) {
-		// The server answers a denied request with an asynchronous permissions violation that
-		// names the subject, and no reply, so each request below ends with its timeout. The
-		// violations prove that the permissions, not a slow cluster, stopped them.
+		// The server sends no reply to a denied request, only an asynchronous permissions violation
+		// that names the subject, so each request below ends with its timeout. The violations prove
+		// that the permissions, not a slow cluster, stopped them.
 		var mu sync.Mutex
 		var violations []string
 		rc, err := nats.Connect(servers[2].ClientURL(), nats.UserInfo("tisync_reader", natsPasswords["NATS_READER_PASSWORD"]),

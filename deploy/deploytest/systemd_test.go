@@ -155,7 +155,7 @@ func TestSystemdAnalyzeSecurity(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// The exposure score runs from 0 (locked down) to 10 (unrestricted); --threshold takes it
-	// times ten. The unit scores 1.4 with systemd 252; above 2.0 a hardening option was lost.
+	// times ten. The unit scores 1.2 with systemd 252; above 2.0 a hardening option was lost.
 	out, err := exec.CommandContext(ctx, analyze, "security", "--offline=yes", "--threshold=20", path).CombinedOutput()
 	if err != nil {
 		t.Errorf("systemd-analyze security: %v; the unit lost hardening:\n%s", err, out)
