@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -139,6 +140,12 @@ func (a *app) load() error {
 	a.cfg, a.log = cfg, log
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tisync_build_info",
+		Help: "Always 1; the labels name the running tisync version and the Go version it was built with.",
+	}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(buildVersion(), runtime.Version()).Set(1)
+	a.registry.MustRegister(buildInfo)
 	return nil
 }
 

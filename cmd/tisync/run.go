@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,11 +77,18 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// One deadline bounds the whole stop: the components and then the NATS drain share
+	// shutdown_timeout, counted from the signal.
+	var deadline atomic.Int64
+	deadline.Store(time.Now().Add(cfg.ShutdownTimeout).UnixNano())
+	stopWatch := context.AfterFunc(ctx, func() { deadline.Store(time.Now().Add(cfg.ShutdownTimeout).UnixNano()) })
+	defer stopWatch()
 	err = a.runWithNATS(ctx, conn)
 
 	// The NATS connection closes last, after every component has stopped, so that the final
-	// publishes and acks of a graceful stop still reach the server.
-	closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	// publishes and acks of a graceful stop still reach the server. It gets what is left of the
+	// deadline, and at least two seconds.
+	closeCtx, cancel := context.WithDeadline(context.Background(), maxTime(time.Unix(0, deadline.Load()), time.Now().Add(2*time.Second)))
 	defer cancel()
 	if cerr := conn.Close(closeCtx); cerr != nil {
 		log.Warn("close NATS", zap.Error(cerr))
@@ -141,6 +149,13 @@ func (a *app) runWithNATS(ctx context.Context, conn *natsconn.Conn) error {
 	}
 	a.log.Info("tisync ready", zap.String("nats_mode", conn.Mode()), zap.Int("components", len(components)))
 	return runComponents(ctx, a.log, a.cfg.ShutdownTimeout, components)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func (a *app) configSummaryPath() string {

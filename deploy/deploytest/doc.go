@@ -9,3 +9,9 @@
 // loopback ports. systemd-analyze is used when installed; without it, the tests that need it skip,
 // unless the CI environment variable is set.
 package deploytest
+
+import "time"
+
+// stopMargin is the least time a supervisor's stop grace period (Kubernetes, compose, systemd) must
+// leave beyond tisync's shutdown_timeout, which bounds its whole graceful stop.
+const stopMargin = 10 * time.Second

@@ -277,8 +277,8 @@ func TestKubernetesDeployment(t *testing.T) {
 		t.Fatalf("shutdown_timeout: %v", err)
 	}
 	grace := pod.TerminationGracePeriodSeconds
-	if grace == nil || time.Duration(*grace)*time.Second <= 2*timeout {
-		t.Errorf("terminationGracePeriodSeconds %v, want more than twice shutdown_timeout (%s)", grace, timeout)
+	if grace == nil || time.Duration(*grace)*time.Second < timeout+stopMargin {
+		t.Errorf("terminationGracePeriodSeconds %v, want at least shutdown_timeout (%s) plus %s", grace, timeout, stopMargin)
 	}
 }
 
