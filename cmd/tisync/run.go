@@ -66,12 +66,29 @@ type component struct {
 func (a *app) run(ctx context.Context) error {
 	log := a.log
 	cfg := a.cfg
-	log.Info("tisync starting",
+	fields := []zap.Field{
 		zap.String("version", buildVersion()),
 		zap.String("config", a.configSummaryPath()),
 		zap.String("data_dir", cfg.DataDir),
 		zap.Bool("nats_embedded", cfg.NATS.IsEmbedded()),
-		zap.Duration("shutdown_timeout", cfg.ShutdownTimeout))
+		zap.String("stream", cfg.Publish.Stream.Name),
+		zap.Bool("poll", cfg.Poll.Enabled),
+		zap.Bool("sink", cfg.Sink.Enabled && !a.forceSyncOnly),
+		zap.String("http_listen", cfg.HTTP.Listen),
+		zap.Duration("shutdown_timeout", cfg.ShutdownTimeout),
+	}
+	if cfg.Poll.Enabled {
+		fields = append(fields,
+			zap.String("organization", cfg.TestInvite.OrganizationID),
+			zap.String("testinvite_url", cfg.TestInvite.BaseURL),
+			zap.String("auth_scheme", cfg.TestInvite.Auth.Scheme))
+	}
+	if cfg.Sink.Enabled && !a.forceSyncOnly {
+		fields = append(fields,
+			zap.Strings("clickhouse", cfg.ClickHouse.Addresses),
+			zap.String("clickhouse_database", cfg.ClickHouse.Database))
+	}
+	log.Info("tisync starting", fields...)
 
 	conn, err := natsconn.Connect(ctx, cfg.NATS, log)
 	if err != nil {
