@@ -41,7 +41,7 @@ log "starting the simulator on $sim_addr: $tasks tasks, $candidates tickets, $se
 bin/testinvite-sim -addr "$sim_addr" -organization-id "$org" -tasks "$tasks" -candidates "$candidates" \
   -sessions "$sessions" -churn-rate "$churn" -log-json >"$log_dir/simulator.log" 2>&1 &
 sim_pid=$!
-trap 'kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null; log "simulator stopped"' EXIT
+trap 'kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; log "simulator stopped"' EXIT
 
 for _ in $(seq 1 120); do
   curl -fsS "http://$sim_addr/_admin/stats" >/dev/null 2>&1 && break
