@@ -69,6 +69,14 @@ type EmbeddedConfig struct {
 	MaxMemoryBytes int64 `yaml:"max_memory_bytes"`
 	// ReadyTimeout bounds the embedded server's start-up. Default: 30s.
 	ReadyTimeout time.Duration `yaml:"ready_timeout"`
+	// SyncInterval is how often the store is flushed to disk with fsync; 0 keeps nats-server's
+	// default of 2m. Every acknowledged event is written to the operating system before its
+	// acknowledgement, so a killed process loses nothing; only a machine crash can lose the events
+	// of the last interval. Default: 0.
+	SyncInterval time.Duration `yaml:"sync_interval"`
+	// SyncAlways fsyncs every write before acknowledging it, so that not even a machine crash loses
+	// an acknowledged event, at a large cost in publish rate. Default: false.
+	SyncAlways bool `yaml:"sync_always"`
 }
 
 // DefaultConfig returns the NATS settings used when the configuration leaves them unset.
@@ -149,6 +157,9 @@ func (e EmbeddedConfig) validate() []error {
 	}
 	if e.MaxMemoryBytes < 0 {
 		errs = append(errs, fmt.Errorf("embedded.max_memory_bytes: %d is invalid: expected 0 (server default) or a positive size", e.MaxMemoryBytes))
+	}
+	if e.SyncInterval < 0 {
+		errs = append(errs, fmt.Errorf("embedded.sync_interval: %s is invalid: expected 0 (server default) or a positive duration", e.SyncInterval))
 	}
 	if e.ReadyTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("embedded.ready_timeout: %s is invalid: expected a positive duration such as 30s", e.ReadyTimeout))

@@ -107,6 +107,8 @@ func startEmbedded(ctx context.Context, cfg Config, log *zap.Logger) (*Conn, err
 		JetStreamMaxMemory:     e.MaxMemoryBytes,
 		NoSigs:                 true,
 		DisableJetStreamBanner: true,
+		SyncInterval:           e.SyncInterval,
+		SyncAlways:             e.SyncAlways,
 		MaxPayload:             8 << 20,
 	}
 	if addr := e.ListenAddr(); addr != "" {
