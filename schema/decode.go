@@ -73,12 +73,14 @@ var eventTypes = func() map[string]bool {
 // Schema's envelope and data checks described at DecodeEvent.
 func decodeEnvelope(s string, ev *Event) (before, after string, err error) {
 	sc := &scanner{s: s}
-	switch k := sc.peek(); k {
-	case kindObject:
-	case kindInvalid:
-		_, err := sc.skip(0)
-		return "", "", err
-	default:
+	if k := sc.peek(); k != kindObject {
+		// Not JSON at all is reported as such, before the JSON type.
+		if _, err := sc.skip(0); err != nil {
+			return "", "", err
+		}
+		if err := sc.end(); err != nil {
+			return "", "", err
+		}
 		return "", "", &SchemaError{Reason: "at /: expected object, got " + k.String()}
 	}
 	sc.objectStart()
