@@ -26,7 +26,7 @@ import (
 // time.Time (no leap second, no signs inside the numeric fields).
 func DecodeEvent(b []byte) (Event, error) {
 	var ev Event
-	before, after, err := decodeEnvelope(string(b), &ev)
+	before, after, err := decodeEnvelope(string(b), &ev, true)
 	if err != nil {
 		return Event{}, invalid(err)
 	}
@@ -70,8 +70,9 @@ var eventTypes = func() map[string]bool {
 
 // decodeEnvelope decodes the event document s into ev, leaving ev.Data.Before and ev.Data.After
 // unset, and returns the text of the before and after images ("" for null). It applies the JSON
-// Schema's envelope and data checks described at DecodeEvent.
-func decodeEnvelope(s string, ev *Event) (before, after string, err error) {
+// Schema's envelope and data checks described at DecodeEvent. With checkImages false it only finds
+// where the images end, and the caller must decode both images, which checks their grammar.
+func decodeEnvelope(s string, ev *Event, checkImages bool) (before, after string, err error) {
 	sc := &scanner{s: s}
 	if k := sc.peek(); k != kindObject {
 		// Not JSON at all is reported as such, before the JSON type.
@@ -127,7 +128,7 @@ func decodeEnvelope(s string, ev *Event) (before, after string, err error) {
 			ev.DataSchema, err = readConst(sc, name, DataSchemaV1)
 		case "data":
 			bit = 1 << 8
-			before, after, err = decodeData(sc, &ev.Data)
+			before, after, err = decodeData(sc, &ev.Data, checkImages)
 		default:
 			_, err = sc.skip(1)
 		}
@@ -151,7 +152,7 @@ var dataMembers = []string{"organization_id", "task_id", "entity", "entity_id", 
 	"observed_at", "content_hash", "changed_fields", "before", "after"}
 
 // decodeData decodes the data member into d, returning the texts of the images.
-func decodeData(sc *scanner, d *Data) (before, after string, err error) {
+func decodeData(sc *scanner, d *Data, checkImages bool) (before, after string, err error) {
 	const where = "data"
 	if err := startObject(sc, "", where); err != nil {
 		return "", "", err
@@ -211,10 +212,10 @@ func decodeData(sc *scanner, d *Data) (before, after string, err error) {
 			d.ChangedFields, err = readChangedFields(sc, where, name)
 		case "before":
 			bit = 1 << 10
-			before, err = readImage(sc, where, name)
+			before, err = readImage(sc, where, name, checkImages)
 		case "after":
 			bit = 1 << 11
-			after, err = readImage(sc, where, name)
+			after, err = readImage(sc, where, name, checkImages)
 		default:
 			_, err = sc.skip(2)
 		}
@@ -254,12 +255,16 @@ func readDateTime(sc *scanner, where, name string, dst *time.Time) error {
 	return nil
 }
 
-// readImage reads a record image, an object or null, and returns its text ("" for null).
-func readImage(sc *scanner, where, name string) (string, error) {
+// readImage reads a record image, an object or null, and returns its text ("" for null). With check
+// false it leaves the grammar inside the object to the caller.
+func readImage(sc *scanner, where, name string, check bool) (string, error) {
 	switch k := sc.peek(); k {
 	case kindNull:
 		return "", sc.literal("null")
 	case kindObject:
+		if !check {
+			return sc.skipContainer()
+		}
 		s, _, err := sc.span(2)
 		return s, err
 	default:

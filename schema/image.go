@@ -19,16 +19,17 @@ const (
 	whereAfter  = "data.after"
 )
 
-// sub returns where.name, from constants for the locations used on every event.
+// sub returns where.name, from constants for the locations used on every event, so that the
+// common case allocates nothing.
 func sub(where, name string) string {
-	switch where + "|" + name {
-	case whereAfter + "|result":
+	switch {
+	case where == whereAfter && name == "result":
 		return whereAfter + ".result"
-	case whereBefore + "|result":
+	case where == whereBefore && name == "result":
 		return whereBefore + ".result"
-	case whereAfter + ".result|scoreboard":
+	case where == whereAfter+".result" && name == "scoreboard":
 		return whereAfter + ".result.scoreboard"
-	case whereBefore + ".result|scoreboard":
+	case where == whereBefore+".result" && name == "scoreboard":
 		return whereBefore + ".result.scoreboard"
 	}
 	return where + "." + name
@@ -138,6 +139,9 @@ func decodeTask(image, where string, r *taskRow) error {
 		if err != nil {
 			return err
 		}
+	}
+	if err := sc.end(); err != nil {
+		return err
 	}
 	return requireAll(seen, taskRequired, where, taskMembers)
 }
@@ -438,6 +442,9 @@ func decodeTicket(image, where string, r *ticketRow) error {
 			return err
 		}
 	}
+	if err := sc.end(); err != nil {
+		return err
+	}
 	return requireAll(seen, ticketRequired, where, ticketMembers)
 }
 
@@ -511,6 +518,9 @@ func decodeTestSession(image, where string, r *testSessionRow) error {
 		if err != nil {
 			return err
 		}
+	}
+	if err := sc.end(); err != nil {
+		return err
 	}
 	return requireAll(seen, testSessionRequired, where, testSessionMembers)
 }

@@ -61,7 +61,8 @@ type Decoded struct {
 func DecodeRows(b []byte) (*Decoded, error) {
 	var ev Event
 	s := string(b)
-	before, after, err := decodeEnvelope(s, &ev)
+	// The images are decoded below, which checks their grammar, so the envelope only finds them.
+	before, after, err := decodeEnvelope(s, &ev, false)
 	if err != nil {
 		return nil, invalid(err)
 	}

@@ -158,6 +158,15 @@ func (sc *scanner) number() (string, error) {
 	return s[start:i], nil
 }
 
+// plain marks the bytes a string can contain without a closer look: not the quote, not the
+// backslash, not a control character and not the start of a multi-byte UTF-8 sequence.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str consumes a string and returns its value. A string without escapes or invalid UTF-8 is a
 // substring of the document; any other allocates.
 func (sc *scanner) str() (string, error) {
@@ -166,6 +175,9 @@ func (sc *scanner) str() (string, error) {
 	start := i
 	ascii := true
 	for {
+		for i < len(s) && plain[s[i]] {
+			i++
+		}
 		if i >= len(s) {
 			sc.i = i
 			return "", sc.unexpected("in string literal")
@@ -183,7 +195,7 @@ func (sc *scanner) str() (string, error) {
 		case c < 0x20:
 			sc.i = i
 			return "", sc.unexpected("in string literal")
-		case c >= utf8.RuneSelf:
+		default:
 			ascii = false
 		}
 		i++
@@ -429,6 +441,34 @@ func (sc *scanner) skip(depth int) (kind, error) {
 		}
 	}
 	return k, sc.unexpected("looking for beginning of value")
+}
+
+// skipContainer moves past the object or array that starts at the current offset and returns its
+// text, following only strings and nesting, without checking the grammar in between. It is for a
+// value that a decoder checks afterwards; for valid JSON it ends where skip ends.
+func (sc *scanner) skipContainer() (string, error) {
+	s := sc.s
+	start := sc.i
+	depth := 0
+	for i := start; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				sc.i = i + 1
+				return s[start:sc.i], nil
+			}
+		}
+	}
+	sc.i = len(s)
+	return "", sc.unexpected("in object")
 }
 
 // span consumes any value and returns its text.
