@@ -4,10 +4,10 @@ import (
 	"fmt"
 )
 
-// Block holds rows of one table in column form: one slice per column of Columns(table), each of
-// the Go type that clickhouse-go's columnar API takes for the column's ClickHouse type, so that an
+// Block holds rows of one table in column form, one slice per column of Columns(table). Each slice
+// has the Go type that clickhouse-go's columnar API takes for the column's ClickHouse type, so an
 // insert appends whole columns without converting single values. A Block is not safe for
-// concurrent use; reading it (Len, Values) concurrently is safe while nothing is added.
+// concurrent use, but concurrent reads (Len, Values) are safe while nothing is added.
 type Block struct {
 	table  string
 	ops    []columnOps
@@ -50,9 +50,8 @@ func (b *Block) Values() []any {
 // Err returns the first error of AddRow, which left the block without that row.
 func (b *Block) Err() error { return b.err }
 
-// AddRow appends a row produced by Rows. It returns an error, and remembers it for Err, when the
-// row belongs to another table or a value is not of its column's type; the block then stays as it
-// was.
+// AddRow appends a row produced by Rows. When the row belongs to another table or a value is not
+// of its column's type, AddRow leaves the block as it was and returns an error, which Err keeps.
 func (b *Block) AddRow(r Row) error {
 	if r.Table != b.table {
 		return b.reject(fmt.Errorf("row of table %s added to a block of %s", r.Table, b.table))

@@ -9,21 +9,26 @@ import (
 	"time"
 )
 
-// DecodeEvent decodes one JSON-encoded event and checks it against EventSchemaV1's envelope and
-// data definitions natively, without the generic JSON Schema validator: every required member is
-// present, every declared member has its JSON type, the ids, event id, content hash and source
-// match their patterns, specversion, datacontenttype and dataschema their constants, type, entity
-// and op their enumerations, time and observed_at are RFC 3339 date-times, revision and version
-// are integers of at least 1, changed_fields holds distinct strings, and before and after are
-// objects or null. Members the schema does not declare are allowed. It then runs CheckEvent. The
-// record images are checked and decoded by Rows, not here. Every error it returns matches
-// ErrInvalidEvent: a *SchemaError when b is not JSON or not a JSON object, a *SemanticError
+// DecodeEvent decodes one JSON-encoded event and checks it natively, without a generic JSON Schema
+// validator, against the envelope and data definitions of EventSchemaV1:
+//
+//   - every required member is present, and every declared member has its JSON type;
+//   - the ids, the event id, the content hash and the source match their patterns;
+//   - specversion, datacontenttype and dataschema equal their constants, and type, entity and op
+//     are values of their enumerations;
+//   - time and observed_at are RFC 3339 date-times, and revision and version are integers of at
+//     least 1;
+//   - changed_fields holds distinct strings, and before and after are objects or null.
+//
+// Members the schema does not declare are allowed. DecodeEvent then runs CheckEvent. Rows checks
+// and decodes the record images, DecodeEvent does not. Every error it returns matches
+// ErrInvalidEvent: a *SchemaError when b is not JSON or not a JSON object, and a *SemanticError
 // naming the offending member otherwise. It is safe for concurrent use.
 //
-// DecodeEvent is stricter than the JSON Schema in a few cases that no producer of valid events
-// creates and that the typed Event cannot hold: a member the schema declares may appear only once
-// in an object, revision and version must be below 2^64, and date-times must be representable by
-// time.Time (no leap second, no signs inside the numeric fields).
+// DecodeEvent is stricter than the JSON Schema in cases that no producer of valid events creates
+// and that the typed Event cannot hold. A member the schema declares may appear only once in an
+// object. Revision and version must be below 2^64. Date-times must fit time.Time, so a leap
+// second or a sign inside a numeric field is rejected.
 func DecodeEvent(b []byte) (Event, error) {
 	var ev Event
 	before, after, err := decodeEnvelope(string(b), &ev, true)

@@ -9,7 +9,7 @@ import (
 
 // The readers below each consume one member value for the native checks. Their field arguments
 // are joined into the member's dotted name only when they report an error, so the happy path
-// builds no strings. A value that is not JSON at all yields the scanner's *syntaxError; a value of
+// builds no strings. A value that is not JSON at all yields the scanner's *syntaxError. A value of
 // the wrong type or out of range yields a *SemanticError naming the member.
 
 func join(where, name string) string {

@@ -157,6 +157,7 @@ func dateTime(s string) (time.Time, bool) {
 	if !ok1 || !ok2 || !ok3 || hh > 23 || mm > 59 || ss > 59 {
 		return time.Time{}, false
 	}
+
 	rest := s[19:]
 	if rest[0] == '.' {
 		n := 1
@@ -179,6 +180,7 @@ func dateTime(s string) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
+
 	if s[10] == 't' || s[len(s)-1] == 'z' {
 		b := []byte(s)
 		b[10] = 'T'

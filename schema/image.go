@@ -6,12 +6,11 @@ import (
 	"time"
 )
 
-// This file decodes the record images (the before and after members of an event's data) into
-// rows, checking them against the task, ticket and testSession definitions of EventSchemaV1 as
-// they are read: required members, the JSON type of every declared member, the id pattern, the
-// integer ranges and the nullable members. Members the schema does not declare are allowed, as
-// the schema allows them, and only their JSON grammar is checked. The image text must be a JSON
-// object.
+// This file decodes the record images, the before and after members of an event's data, into
+// rows. It checks them against the task, ticket and testSession definitions of EventSchemaV1 as
+// it reads them: required members, the JSON type of every declared member, the id pattern, the
+// integer ranges and the nullable members. Members the schema does not declare are allowed, as the
+// schema allows them, and only their JSON grammar is checked. The image text must be a JSON object.
 
 // Image locations, as error messages name them.
 const (
@@ -126,7 +125,7 @@ func decodeTask(image, where string, r *taskRow) error {
 			r.stageUUIDs, r.stageNames, err = readPairs(sc, where, name, "uuid", "name")
 		case "emailTemplates":
 			bit = 1 << 16
-			r.emailTemplateNames, r.emailTemplateSubj, err = readPairs(sc, where, name, "name", "subject")
+			r.emailTemplateNames, r.emailTemplateSubjects, err = readPairs(sc, where, name, "name", "subject")
 		case "privateChatEnabled":
 			bit = 1 << 17
 			r.privateChatEnabled, err = readBool(sc, where, name)
@@ -182,6 +181,7 @@ func decodeStep(sc *scanner, where string, steps *stepColumns) error {
 		attemptLimit                         int64
 	)
 	times := new([2]time.Time) // what activeAfter and activeBefore point to
+
 	for first := true; ; {
 		name, more, err := sc.member(&first)
 		if err != nil {
@@ -241,6 +241,7 @@ func decodeStep(sc *scanner, where string, steps *stepColumns) error {
 	if err := requireAll(seen, 1<<0, where, stepMembers); err != nil {
 		return err
 	}
+
 	steps.id = append(steps.id, id)
 	steps.title = append(steps.title, title)
 	steps.active = append(steps.active, active)

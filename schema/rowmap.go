@@ -14,9 +14,8 @@ import (
 // and organization match the event's data. Every error it returns matches ErrInvalidEvent. It is
 // safe for concurrent use.
 //
-// Rows is stricter than the JSON Schema where the columns cannot hold a value the schema allows:
-// a member the schema declares may appear only once in an object, an attempt limit must fit an
-// Int64, and a score must fit a Float64.
+// Rows is stricter than the JSON Schema in three cases. A member the schema declares may appear
+// only once in an object. An attempt limit must fit an Int64 column and a score a Float64 column.
 func Rows(ev *Event) (EventRows, error) {
 	before, after := imageText(ev.Data.Before), imageText(ev.Data.After)
 	var d Decoded
@@ -135,8 +134,8 @@ func decodeRows(ev *Event, before, after string, d *Decoded) error {
 		d.change.changedFields = []string{}
 	}
 
-	// NB: the other image (the before image of an update) is checked as fully as the row's image,
-	// because the JSON Schema applies the record definition to both; only its status is kept.
+	// NB: the JSON Schema applies the record definition to both images, so the other image (the
+	// before image of an update) is checked as fully as the row's image. Only its status is kept.
 	switch data.Entity {
 	case EntityTask:
 		r := &taskRow{head: h, raw: image}
@@ -175,9 +174,9 @@ func decodeRows(ev *Event, before, after string, d *Decoded) error {
 		if err := checkOwner(ev, where, "testInstanceId", r.recordID, r.taskIDField, r.organizationIDField); err != nil {
 			return err
 		}
-		var o testSessionRow
+		var otherRow testSessionRow
 		if other != "" {
-			if err := decodeTestSession(other, otherWhere, &o); err != nil {
+			if err := decodeTestSession(other, otherWhere, &otherRow); err != nil {
 				return err
 			}
 		}
@@ -187,7 +186,7 @@ func decodeRows(ev *Event, before, after string, d *Decoded) error {
 		case OpDeleted:
 			d.change.statusBefore = r.status
 		case OpUpdated:
-			d.change.statusBefore, d.change.statusAfter = o.status, r.status
+			d.change.statusBefore, d.change.statusAfter = otherRow.status, r.status
 		default:
 			d.change.statusAfter = r.status
 		}

@@ -60,21 +60,21 @@ type rowHead struct {
 
 // taskRow is one row of the tasks table, each field typed as its column's values.
 type taskRow struct {
-	head                                  rowHead
-	title                                 string
-	createdAt                             time.Time
-	favorite                              uint8
-	folder                                string
-	labels, tagKeys, tagValues            []string
-	lang, accessMethod                    string
-	active                                uint8
-	activeAfter, activeBefore             *time.Time
-	steps                                 stepColumns
-	programUUIDs, programNames            []string
-	stageUUIDs, stageNames                []string
-	emailTemplateNames, emailTemplateSubj []string
-	privateChatEnabled                    uint8
-	raw                                   string
+	head                                      rowHead
+	title                                     string
+	createdAt                                 time.Time
+	favorite                                  uint8
+	folder                                    string
+	labels, tagKeys, tagValues                []string
+	lang, accessMethod                        string
+	active                                    uint8
+	activeAfter, activeBefore                 *time.Time
+	steps                                     stepColumns
+	programUUIDs, programNames                []string
+	stageUUIDs, stageNames                    []string
+	emailTemplateNames, emailTemplateSubjects []string
+	privateChatEnabled                        uint8
+	raw                                       string
 
 	// Checked against the event, not stored.
 	recordID, organizationIDField string
@@ -272,7 +272,7 @@ var taskColumns = concat(
 		col("stage_uuids", func(r *taskRow) []string { return r.stageUUIDs }),
 		col("stage_names", func(r *taskRow) []string { return r.stageNames }),
 		col("email_template_names", func(r *taskRow) []string { return r.emailTemplateNames }),
-		col("email_template_subjects", func(r *taskRow) []string { return r.emailTemplateSubj }),
+		col("email_template_subjects", func(r *taskRow) []string { return r.emailTemplateSubjects }),
 		col("private_chat_enabled", func(r *taskRow) uint8 { return r.privateChatEnabled }),
 		col("raw", func(r *taskRow) string { return r.raw }),
 	},

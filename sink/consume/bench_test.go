@@ -21,7 +21,7 @@ var (
 	benchEvents      = flag.Int("sink.events", 20000, "events in the stream of BenchmarkSink")
 	benchCompression = flag.String("sink.compression", "lz4", "ClickHouse compression of BenchmarkSink: lz4, zstd or none")
 	benchValidate    = flag.Bool("sink.validate", false, "validate events against the JSON Schema in BenchmarkSink")
-	benchBatch       = flag.Int("sink.batch", 0, "batch_events of BenchmarkSink, 0 for the default")
+	benchBatch       = flag.Int("sink.batch", 0, "batch_events of BenchmarkSink (batch_bytes grows to 2 KiB per event), 0 for the defaults")
 	benchRawProfile  = flag.String("sink.rawprofile", "", "write a CPU profile of the first raw insert phase of BenchmarkSink to this file")
 	benchSinkProfile = flag.String("sink.sinkprofile", "", "write a CPU profile of the first sink phase of BenchmarkSink to this file")
 )
@@ -60,7 +60,7 @@ func profile(tb testing.TB, path string, iteration int) (stop func()) {
 // consumer (sink_events/s), next to the rate of writing the same rows with the ClickHouse client
 // alone (raw_events/s), and reports their ratio. Both write with Client.Write, so the ratio is the
 // consumer's overhead: fetching, decoding, checking and acknowledging. It also reports the CPU time
-// of this process per event in each phase (raw_cpu_us/event, sink_cpu_us/event); the sink's
+// of this process per event in each phase (raw_cpu_us/event, sink_cpu_us/event). The sink's
 // includes the embedded NATS server, and neither includes the ClickHouse server. Run it with
 // -benchtime=3x; -sink.events sets the stream size, and -sink.rawprofile and -sink.sinkprofile
 // write CPU profiles of the first iteration's phases.
@@ -93,6 +93,7 @@ func BenchmarkSink(b *testing.B) {
 		cfg := consume.DefaultConfig()
 		if *benchBatch > 0 {
 			cfg.BatchEvents = *benchBatch
+			cfg.BatchBytes = max(cfg.BatchBytes, 2*1024*cfg.BatchEvents)
 			cfg.MaxAckPending = 3 * cfg.BatchEvents
 		}
 		var rawTime time.Duration

@@ -425,7 +425,7 @@ func (c *Consumer) write(ctx context.Context, items []decoded, b *clickhouse.Bat
 		return writeStats{}
 	}
 	// The rows stay in items, and Write leaves the batch as it is, so every attempt sends the same
-	// rows; each half of a split builds its own batch from its items.
+	// rows. Each half of a split builds its own batch from its items.
 	if b == nil {
 		b = clickhouse.NewBatch()
 	}
