@@ -3,11 +3,13 @@ package schema
 import "errors"
 
 // ErrInvalidEvent is matched (errors.Is) by every error that rejects an event: a *SchemaError from
-// ValidateEvent or DecodeEvent and a *SemanticError from DecodeEvent, CheckSubject or Rows. A message
-// whose event matches it can never be written and belongs in a dead-letter stream.
+// ValidateEvent, DecodeEvent or DecodeRows, and a *SemanticError from DecodeEvent, DecodeRows,
+// CheckSubject or Rows. A message whose event matches it can never be written and belongs in a
+// dead-letter stream.
 var ErrInvalidEvent = errors.New("invalid event")
 
-// SchemaError reports that an event breaks the JSON Schema or is not JSON at all.
+// SchemaError reports that an event breaks the JSON Schema, as ValidateEvent finds, or that it is
+// not JSON or not a JSON object, as every decoding function finds.
 type SchemaError struct {
 	// Reason lists the violations, each with the JSON pointer of the offending value.
 	Reason string
@@ -19,8 +21,9 @@ func (e *SchemaError) Error() string { return "event breaks schema " + DataSchem
 // Is reports whether target is ErrInvalidEvent.
 func (e *SchemaError) Is(target error) bool { return target == ErrInvalidEvent }
 
-// SemanticError reports an event that has the right shape but contradicts itself, for example a
-// type that does not match its entity and op, or a deleted event with an after image.
+// SemanticError reports an event that is a JSON object but that the native checks reject: a member
+// that is missing, of the wrong JSON type or out of its range, or an event that contradicts
+// itself, for example a type that does not match its entity and op.
 type SemanticError struct {
 	// Field is the JSON name of the offending member, such as "type" or "data.after".
 	Field string

@@ -301,3 +301,13 @@ func BenchmarkDecodeAndRows(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecodeRows(b *testing.B) {
+	body := schematest.Encode(allKinds()["test_session.updated"])
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := schema.DecodeRows(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"encoding/json"
 	"time"
 )
 
@@ -50,40 +49,185 @@ func Columns(table string) []string {
 	return columnNames[table]
 }
 
-// column is one insert column: its name and how its value is taken from the source of a row. The
-// column lists below are the only place that defines which columns an insert names and what goes
-// into them. A test compares them with the migrated tables in system.columns.
-type column[S any] struct {
-	name  string
-	value func(s *S) any
+// rowHead is the part of an entity row that comes from the event rather than from the record.
+type rowHead struct {
+	organizationID, taskID, entityID string
+	version, revision                uint64
+	isDeleted                        uint8
+	op, eventID, contentHash         string
+	observedAt                       time.Time
 }
 
-// source is the input of the value functions of an entity table: the event and its decoded image.
-type source[R any] struct {
-	ev  *Event
-	rec *R
-	raw json.RawMessage
+// taskRow is one row of the tasks table, each field typed as its column's values.
+type taskRow struct {
+	head                                      rowHead
+	title                                     string
+	createdAt                                 time.Time
+	favorite                                  uint8
+	folder                                    string
+	labels, tagKeys, tagValues                []string
+	lang, accessMethod                        string
+	active                                    uint8
+	activeAfter, activeBefore                 *time.Time
+	steps                                     stepColumns
+	programUUIDs, programNames                []string
+	stageUUIDs, stageNames                    []string
+	emailTemplateNames, emailTemplateSubjects []string
+	privateChatEnabled                        uint8
+	raw                                       string
+
+	// Checked against the event, not stored.
+	recordID, organizationIDField string
+	// times holds what activeAfter and activeBefore point to.
+	times [2]time.Time
 }
 
-// entityHead are the leading columns every entity table shares, after the entity id column.
-func entityHead[R any]() []column[source[R]] {
-	return []column[source[R]]{
-		{"version", func(s *source[R]) any { return s.ev.Data.Version }},
-		{"revision", func(s *source[R]) any { return s.ev.Data.Revision }},
-		{"is_deleted", func(s *source[R]) any { return flag(s.ev.Data.Op == OpDeleted) }},
-		{"op", func(s *source[R]) any { return string(s.ev.Data.Op) }},
-		{"event_id", func(s *source[R]) any { return s.ev.ID }},
-		{"content_hash", func(s *source[R]) any { return s.ev.Data.ContentHash }},
-		{"observed_at", func(s *source[R]) any { return s.ev.Data.ObservedAt.UTC().Truncate(time.Second) }},
+// stepColumns are the values of the steps Nested columns of one task, one element per step.
+type stepColumns struct {
+	id, title                                  []string
+	active                                     []uint8
+	activeAfter, activeBefore                  []*time.Time
+	attemptLimit                               []int64
+	testID, testOrganizationID, testSource     []string
+	webcamRecording, screenRecording           []string
+	fullscreen, postAIProctoring, practiceMode []uint8
+}
+
+// ticketRow is one row of the tickets table.
+type ticketRow struct {
+	head                                             rowHead
+	kind                                             string
+	loggedIn                                         uint8
+	fullname, email, invitationCode, directAccessURL *string
+	source                                           string
+	active                                           uint8
+	activeAfter, activeBefore                        *time.Time
+	group                                            string
+	labels, tagKeys, tagValues                       []string
+	rating                                           *uint8
+	stage                                            *string
+	raw                                              string
+
+	recordID, taskIDField, organizationIDField string
+	// times, strs and ratingValue hold what the pointer fields point to, so that a row needs no
+	// allocation for them.
+	times       [2]time.Time
+	strs        [5]string
+	ratingValue uint8
+}
+
+// testSessionRow is one row of the test_sessions table.
+type testSessionRow struct {
+	head                                            rowHead
+	stepID, ticketID, status                        string
+	ignored                                         uint8
+	candidateID, candidateKind                      string
+	folder, group                                   string
+	labels, tagKeys, tagValues                      []string
+	hasResult                                       uint8
+	completedAt                                     *time.Time
+	pointsAchieved, maxAchievablePoints, ratio      *float64
+	noOfQuestions                                   *uint32
+	resultSections, resultDimensions, resultEffects string
+	raw                                             string
+
+	recordID, taskIDField, organizationIDField string
+	// result holds the values the pointers above point to, so that a row needs no allocation
+	// for them.
+	result struct {
+		completedAt              time.Time
+		points, maxPoints, ratio float64
+		noOfQuestions            uint32
 	}
 }
 
-func rawColumn[R any]() column[source[R]] {
-	return column[source[R]]{"raw", func(s *source[R]) any { return string(s.raw) }}
+// changeRow is one row of the change_events table.
+type changeRow struct {
+	organizationID, taskID, entity, entityID, eventID, op string
+	revision, version                                     uint64
+	observedAt, eventTime                                 time.Time
+	changedFields                                         []string
+	before, after                                         string
+	contentHash, ticketID, stepID                         string
+	statusBefore, statusAfter                             string
 }
 
-func concat[S any](parts ...[]column[S]) []column[S] {
-	var out []column[S]
+// column is one insert column of a table whose rows are of type R: its name and how its value is
+// read from a row. The column lists below are the only place that defines which columns an insert
+// names and what goes into them. A test compares them with the migrated tables in system.columns.
+type column[R any] struct {
+	name string
+	// value returns the value boxed, as Row.Values holds it.
+	value func(r *R) any
+	// ops appends values to the column's typed slice in a Block.
+	ops columnOps
+	// add appends the value of r to values, a *[]T made by ops.newValues.
+	add func(values any, r *R)
+}
+
+// columnOps are the operations of a Block on one column's typed slice, independent of the row type.
+type columnOps struct {
+	// newValues returns a new empty *[]T.
+	newValues func() any
+	// addBoxed appends v to values when v is a T, and reports whether it was.
+	addBoxed func(values, v any) bool
+	// slice returns the []T that values points to.
+	slice func(values any) any
+	// truncate cuts values to its first n elements.
+	truncate func(values any, n int)
+	// reset empties values, keeping its memory.
+	reset func(values any)
+}
+
+// col returns the column name whose values of type T are read from a row by f.
+func col[R, T any](name string, f func(r *R) T) column[R] {
+	return column[R]{
+		name:  name,
+		value: func(r *R) any { return f(r) },
+		add: func(values any, r *R) {
+			p := values.(*[]T)
+			*p = append(*p, f(r))
+		},
+		ops: columnOps{
+			newValues: func() any { return new([]T) },
+			addBoxed: func(values, v any) bool {
+				t, ok := v.(T)
+				if ok {
+					p := values.(*[]T)
+					*p = append(*p, t)
+				}
+				return ok
+			},
+			slice: func(values any) any { return *values.(*[]T) },
+			truncate: func(values any, n int) {
+				p := values.(*[]T)
+				clear((*p)[n:])
+				*p = (*p)[:n]
+			},
+			reset: func(values any) {
+				p := values.(*[]T)
+				clear(*p)
+				*p = (*p)[:0]
+			},
+		},
+	}
+}
+
+// head returns the leading columns every entity table shares, after the entity id column.
+func head[R any](h func(r *R) *rowHead) []column[R] {
+	return []column[R]{
+		col("version", func(r *R) uint64 { return h(r).version }),
+		col("revision", func(r *R) uint64 { return h(r).revision }),
+		col("is_deleted", func(r *R) uint8 { return h(r).isDeleted }),
+		col("op", func(r *R) string { return h(r).op }),
+		col("event_id", func(r *R) string { return h(r).eventID }),
+		col("content_hash", func(r *R) string { return h(r).contentHash }),
+		col("observed_at", func(r *R) time.Time { return h(r).observedAt }),
+	}
+}
+
+func concat[R any](parts ...[]column[R]) []column[R] {
+	var out []column[R]
 	for _, p := range parts {
 		out = append(out, p...)
 	}
@@ -91,151 +235,128 @@ func concat[S any](parts ...[]column[S]) []column[S] {
 }
 
 var taskColumns = concat(
-	[]column[source[Task]]{
-		{"organization_id", func(s *source[Task]) any { return s.ev.Data.OrganizationID }},
-		{"task_id", func(s *source[Task]) any { return s.ev.Data.TaskID }},
+	[]column[taskRow]{
+		col("organization_id", func(r *taskRow) string { return r.head.organizationID }),
+		col("task_id", func(r *taskRow) string { return r.head.taskID }),
 	},
-	entityHead[Task](),
-	[]column[source[Task]]{
-		{"title", func(s *source[Task]) any { return s.rec.Title }},
-		{"created_at", func(s *source[Task]) any { return unixTime(s.rec.CreatedAt) }},
-		{"favorite", func(s *source[Task]) any { return flag(s.rec.Favorite) }},
-		{"folder", func(s *source[Task]) any { return s.rec.Folder }},
-		{"labels", func(s *source[Task]) any { return strings0(s.rec.Labels) }},
-		{"tag_keys", func(s *source[Task]) any { k, _ := s.rec.Tags.Sorted(); return k }},
-		{"tag_values", func(s *source[Task]) any { _, v := s.rec.Tags.Sorted(); return v }},
-		{"lang", func(s *source[Task]) any { return s.rec.Lang }},
-		{"access_method", func(s *source[Task]) any { return s.rec.AccessMethod }},
-		{"active", func(s *source[Task]) any { return flag(s.rec.Active) }},
-		{"active_after", func(s *source[Task]) any { return nullableTime(s.rec.ActiveAfter) }},
-		{"active_before", func(s *source[Task]) any { return nullableTime(s.rec.ActiveBefore) }},
-		{"steps.id", stepValues(func(st *TaskStep) string { return st.ID })},
-		{"steps.title", stepValues(func(st *TaskStep) string { return st.Title })},
-		{"steps.active", stepValues(func(st *TaskStep) uint8 { return flag(st.Active) })},
-		{"steps.active_after", stepValues(func(st *TaskStep) *time.Time { return nullableTime(st.ActiveAfter) })},
-		{"steps.active_before", stepValues(func(st *TaskStep) *time.Time { return nullableTime(st.ActiveBefore) })},
-		{"steps.attempt_limit", stepValues(func(st *TaskStep) int64 { return st.AttemptLimit })},
-		{"steps.test_id", stepValues(func(st *TaskStep) string { return st.Test.TestID })},
-		{"steps.test_organization_id", stepValues(func(st *TaskStep) string { return st.Test.OrganizationID })},
-		{"steps.test_source", stepValues(func(st *TaskStep) string { return st.Test.Source })},
-		{"steps.webcam_recording", stepValues(func(st *TaskStep) string { return st.WebcamRecording })},
-		{"steps.screen_recording", stepValues(func(st *TaskStep) string { return st.ScreenRecording })},
-		{"steps.fullscreen", stepValues(func(st *TaskStep) uint8 { return flag(st.Fullscreen) })},
-		{"steps.post_ai_proctoring", stepValues(func(st *TaskStep) uint8 { return flag(st.PostAIProctoring) })},
-		{"steps.practice_mode", stepValues(func(st *TaskStep) uint8 { return flag(st.PracticeMode) })},
-		{"program_uuids", func(s *source[Task]) any { return refValues(s.rec.Programs, func(r NamedRef) string { return r.UUID }) }},
-		{"program_names", func(s *source[Task]) any { return refValues(s.rec.Programs, func(r NamedRef) string { return r.Name }) }},
-		{"stage_uuids", func(s *source[Task]) any { return refValues(s.rec.Stages, func(r NamedRef) string { return r.UUID }) }},
-		{"stage_names", func(s *source[Task]) any { return refValues(s.rec.Stages, func(r NamedRef) string { return r.Name }) }},
-		{"email_template_names", func(s *source[Task]) any {
-			return refValues(s.rec.EmailTemplates, func(t EmailTemplate) string { return t.Name })
-		}},
-		{"email_template_subjects", func(s *source[Task]) any {
-			return refValues(s.rec.EmailTemplates, func(t EmailTemplate) string { return t.Subject })
-		}},
-		{"private_chat_enabled", func(s *source[Task]) any { return flag(s.rec.PrivateChatEnabled) }},
-		rawColumn[Task](),
+	head(func(r *taskRow) *rowHead { return &r.head }),
+	[]column[taskRow]{
+		col("title", func(r *taskRow) string { return r.title }),
+		col("created_at", func(r *taskRow) time.Time { return r.createdAt }),
+		col("favorite", func(r *taskRow) uint8 { return r.favorite }),
+		col("folder", func(r *taskRow) string { return r.folder }),
+		col("labels", func(r *taskRow) []string { return r.labels }),
+		col("tag_keys", func(r *taskRow) []string { return r.tagKeys }),
+		col("tag_values", func(r *taskRow) []string { return r.tagValues }),
+		col("lang", func(r *taskRow) string { return r.lang }),
+		col("access_method", func(r *taskRow) string { return r.accessMethod }),
+		col("active", func(r *taskRow) uint8 { return r.active }),
+		col("active_after", func(r *taskRow) *time.Time { return r.activeAfter }),
+		col("active_before", func(r *taskRow) *time.Time { return r.activeBefore }),
+		col("steps.id", func(r *taskRow) []string { return r.steps.id }),
+		col("steps.title", func(r *taskRow) []string { return r.steps.title }),
+		col("steps.active", func(r *taskRow) []uint8 { return r.steps.active }),
+		col("steps.active_after", func(r *taskRow) []*time.Time { return r.steps.activeAfter }),
+		col("steps.active_before", func(r *taskRow) []*time.Time { return r.steps.activeBefore }),
+		col("steps.attempt_limit", func(r *taskRow) []int64 { return r.steps.attemptLimit }),
+		col("steps.test_id", func(r *taskRow) []string { return r.steps.testID }),
+		col("steps.test_organization_id", func(r *taskRow) []string { return r.steps.testOrganizationID }),
+		col("steps.test_source", func(r *taskRow) []string { return r.steps.testSource }),
+		col("steps.webcam_recording", func(r *taskRow) []string { return r.steps.webcamRecording }),
+		col("steps.screen_recording", func(r *taskRow) []string { return r.steps.screenRecording }),
+		col("steps.fullscreen", func(r *taskRow) []uint8 { return r.steps.fullscreen }),
+		col("steps.post_ai_proctoring", func(r *taskRow) []uint8 { return r.steps.postAIProctoring }),
+		col("steps.practice_mode", func(r *taskRow) []uint8 { return r.steps.practiceMode }),
+		col("program_uuids", func(r *taskRow) []string { return r.programUUIDs }),
+		col("program_names", func(r *taskRow) []string { return r.programNames }),
+		col("stage_uuids", func(r *taskRow) []string { return r.stageUUIDs }),
+		col("stage_names", func(r *taskRow) []string { return r.stageNames }),
+		col("email_template_names", func(r *taskRow) []string { return r.emailTemplateNames }),
+		col("email_template_subjects", func(r *taskRow) []string { return r.emailTemplateSubjects }),
+		col("private_chat_enabled", func(r *taskRow) uint8 { return r.privateChatEnabled }),
+		col("raw", func(r *taskRow) string { return r.raw }),
 	},
 )
 
 var ticketColumns = concat(
-	[]column[source[Ticket]]{
-		{"organization_id", func(s *source[Ticket]) any { return s.ev.Data.OrganizationID }},
-		{"task_id", func(s *source[Ticket]) any { return s.ev.Data.TaskID }},
-		{"ticket_id", func(s *source[Ticket]) any { return s.ev.Data.EntityID }},
+	[]column[ticketRow]{
+		col("organization_id", func(r *ticketRow) string { return r.head.organizationID }),
+		col("task_id", func(r *ticketRow) string { return r.head.taskID }),
+		col("ticket_id", func(r *ticketRow) string { return r.head.entityID }),
 	},
-	entityHead[Ticket](),
-	[]column[source[Ticket]]{
-		{"kind", func(s *source[Ticket]) any { return s.rec.Kind }},
-		{"logged_in", func(s *source[Ticket]) any { return flag(s.rec.LoggedIn) }},
-		{"fullname", func(s *source[Ticket]) any { return s.rec.Fullname }},
-		{"email", func(s *source[Ticket]) any { return s.rec.Email }},
-		{"invitation_code", func(s *source[Ticket]) any { return s.rec.InvitationCode }},
-		{"direct_access_url", func(s *source[Ticket]) any { return s.rec.DirectAccessURL }},
-		{"source", func(s *source[Ticket]) any { return s.rec.Source }},
-		{"active", func(s *source[Ticket]) any { return flag(s.rec.Active) }},
-		{"active_after", func(s *source[Ticket]) any { return nullableTime(s.rec.ActiveAfter) }},
-		{"active_before", func(s *source[Ticket]) any { return nullableTime(s.rec.ActiveBefore) }},
-		{"group_name", func(s *source[Ticket]) any { return s.rec.Group }},
-		{"labels", func(s *source[Ticket]) any { return strings0(s.rec.Labels) }},
-		{"tag_keys", func(s *source[Ticket]) any { k, _ := s.rec.Tags.Sorted(); return k }},
-		{"tag_values", func(s *source[Ticket]) any { _, v := s.rec.Tags.Sorted(); return v }},
-		{"rating", func(s *source[Ticket]) any {
-			if s.rec.Rating == nil {
-				return (*uint8)(nil)
-			}
-			r := uint8(*s.rec.Rating)
-			return &r
-		}},
-		{"stage", func(s *source[Ticket]) any { return s.rec.Stage }},
-		rawColumn[Ticket](),
+	head(func(r *ticketRow) *rowHead { return &r.head }),
+	[]column[ticketRow]{
+		col("kind", func(r *ticketRow) string { return r.kind }),
+		col("logged_in", func(r *ticketRow) uint8 { return r.loggedIn }),
+		col("fullname", func(r *ticketRow) *string { return r.fullname }),
+		col("email", func(r *ticketRow) *string { return r.email }),
+		col("invitation_code", func(r *ticketRow) *string { return r.invitationCode }),
+		col("direct_access_url", func(r *ticketRow) *string { return r.directAccessURL }),
+		col("source", func(r *ticketRow) string { return r.source }),
+		col("active", func(r *ticketRow) uint8 { return r.active }),
+		col("active_after", func(r *ticketRow) *time.Time { return r.activeAfter }),
+		col("active_before", func(r *ticketRow) *time.Time { return r.activeBefore }),
+		col("group_name", func(r *ticketRow) string { return r.group }),
+		col("labels", func(r *ticketRow) []string { return r.labels }),
+		col("tag_keys", func(r *ticketRow) []string { return r.tagKeys }),
+		col("tag_values", func(r *ticketRow) []string { return r.tagValues }),
+		col("rating", func(r *ticketRow) *uint8 { return r.rating }),
+		col("stage", func(r *ticketRow) *string { return r.stage }),
+		col("raw", func(r *ticketRow) string { return r.raw }),
 	},
 )
 
 var testSessionColumns = concat(
-	[]column[source[TestSession]]{
-		{"organization_id", func(s *source[TestSession]) any { return s.ev.Data.OrganizationID }},
-		{"task_id", func(s *source[TestSession]) any { return s.ev.Data.TaskID }},
-		{"test_session_id", func(s *source[TestSession]) any { return s.ev.Data.EntityID }},
+	[]column[testSessionRow]{
+		col("organization_id", func(r *testSessionRow) string { return r.head.organizationID }),
+		col("task_id", func(r *testSessionRow) string { return r.head.taskID }),
+		col("test_session_id", func(r *testSessionRow) string { return r.head.entityID }),
 	},
-	entityHead[TestSession](),
-	[]column[source[TestSession]]{
-		{"step_id", func(s *source[TestSession]) any { return s.rec.StepID }},
-		{"ticket_id", func(s *source[TestSession]) any { return s.rec.TicketID }},
-		{"status", func(s *source[TestSession]) any { return s.rec.Status }},
-		{"ignored", func(s *source[TestSession]) any { return flag(s.rec.Ignored) }},
-		{"candidate_id", func(s *source[TestSession]) any { return s.rec.Candidate.ID }},
-		{"candidate_kind", func(s *source[TestSession]) any { return s.rec.Candidate.Kind }},
-		{"folder", func(s *source[TestSession]) any { return s.rec.Folder }},
-		{"group_name", func(s *source[TestSession]) any { return s.rec.Group }},
-		{"labels", func(s *source[TestSession]) any { return strings0(s.rec.Labels) }},
-		{"tag_keys", func(s *source[TestSession]) any { k, _ := s.rec.Tags.Sorted(); return k }},
-		{"tag_values", func(s *source[TestSession]) any { _, v := s.rec.Tags.Sorted(); return v }},
-		{"has_result", func(s *source[TestSession]) any { return flag(s.rec.Result != nil) }},
-		{"completed_at", resultValue(func(r *Result) *time.Time { return nullableTime(&r.CompletedAt) })},
-		{"points_achieved", resultValue(func(r *Result) *float64 { return &r.Scoreboard.PointsAchieved })},
-		{"max_achievable_points", resultValue(func(r *Result) *float64 { return &r.Scoreboard.MaxAchievablePoints })},
-		{"achievement_ratio", resultValue(func(r *Result) *float64 { return &r.Scoreboard.AchievementRatio })},
-		{"no_of_questions", resultValue(func(r *Result) *uint32 {
-			if r.Scoreboard.NoOfQuestions == nil {
-				return nil
-			}
-			n := uint32(*r.Scoreboard.NoOfQuestions)
-			return &n
-		})},
-		{"result_sections", resultText(func(r *Result) json.RawMessage { return r.Sections })},
-		{"result_dimensions", resultText(func(r *Result) json.RawMessage { return r.Dimensions })},
-		{"result_effects", resultText(func(r *Result) json.RawMessage { return r.Effects })},
-		rawColumn[TestSession](),
+	head(func(r *testSessionRow) *rowHead { return &r.head }),
+	[]column[testSessionRow]{
+		col("step_id", func(r *testSessionRow) string { return r.stepID }),
+		col("ticket_id", func(r *testSessionRow) string { return r.ticketID }),
+		col("status", func(r *testSessionRow) string { return r.status }),
+		col("ignored", func(r *testSessionRow) uint8 { return r.ignored }),
+		col("candidate_id", func(r *testSessionRow) string { return r.candidateID }),
+		col("candidate_kind", func(r *testSessionRow) string { return r.candidateKind }),
+		col("folder", func(r *testSessionRow) string { return r.folder }),
+		col("group_name", func(r *testSessionRow) string { return r.group }),
+		col("labels", func(r *testSessionRow) []string { return r.labels }),
+		col("tag_keys", func(r *testSessionRow) []string { return r.tagKeys }),
+		col("tag_values", func(r *testSessionRow) []string { return r.tagValues }),
+		col("has_result", func(r *testSessionRow) uint8 { return r.hasResult }),
+		col("completed_at", func(r *testSessionRow) *time.Time { return r.completedAt }),
+		col("points_achieved", func(r *testSessionRow) *float64 { return r.pointsAchieved }),
+		col("max_achievable_points", func(r *testSessionRow) *float64 { return r.maxAchievablePoints }),
+		col("achievement_ratio", func(r *testSessionRow) *float64 { return r.ratio }),
+		col("no_of_questions", func(r *testSessionRow) *uint32 { return r.noOfQuestions }),
+		col("result_sections", func(r *testSessionRow) string { return r.resultSections }),
+		col("result_dimensions", func(r *testSessionRow) string { return r.resultDimensions }),
+		col("result_effects", func(r *testSessionRow) string { return r.resultEffects }),
+		col("raw", func(r *testSessionRow) string { return r.raw }),
 	},
 )
 
-// changeSource is the input of the value functions of change_events.
-type changeSource struct {
-	ev                        *Event
-	ticketID, stepID          string
-	statusBefore, statusAfter string
-}
-
-var changeColumns = []column[changeSource]{
-	{"organization_id", func(s *changeSource) any { return s.ev.Data.OrganizationID }},
-	{"task_id", func(s *changeSource) any { return s.ev.Data.TaskID }},
-	{"entity", func(s *changeSource) any { return string(s.ev.Data.Entity) }},
-	{"entity_id", func(s *changeSource) any { return s.ev.Data.EntityID }},
-	{"event_id", func(s *changeSource) any { return s.ev.ID }},
-	{"op", func(s *changeSource) any { return string(s.ev.Data.Op) }},
-	{"revision", func(s *changeSource) any { return s.ev.Data.Revision }},
-	{"version", func(s *changeSource) any { return s.ev.Data.Version }},
-	{"observed_at", func(s *changeSource) any { return s.ev.Data.ObservedAt.UTC().Truncate(time.Second) }},
-	{"event_time", func(s *changeSource) any { return s.ev.Time.UTC().Truncate(time.Second) }},
-	{"changed_fields", func(s *changeSource) any { return strings0(s.ev.Data.ChangedFields) }},
-	{"before", func(s *changeSource) any { return imageText(s.ev.Data.Before) }},
-	{"after", func(s *changeSource) any { return imageText(s.ev.Data.After) }},
-	{"content_hash", func(s *changeSource) any { return s.ev.Data.ContentHash }},
-	{"ticket_id", func(s *changeSource) any { return s.ticketID }},
-	{"step_id", func(s *changeSource) any { return s.stepID }},
-	{"status_before", func(s *changeSource) any { return s.statusBefore }},
-	{"status_after", func(s *changeSource) any { return s.statusAfter }},
+var changeColumns = []column[changeRow]{
+	col("organization_id", func(r *changeRow) string { return r.organizationID }),
+	col("task_id", func(r *changeRow) string { return r.taskID }),
+	col("entity", func(r *changeRow) string { return r.entity }),
+	col("entity_id", func(r *changeRow) string { return r.entityID }),
+	col("event_id", func(r *changeRow) string { return r.eventID }),
+	col("op", func(r *changeRow) string { return r.op }),
+	col("revision", func(r *changeRow) uint64 { return r.revision }),
+	col("version", func(r *changeRow) uint64 { return r.version }),
+	col("observed_at", func(r *changeRow) time.Time { return r.observedAt }),
+	col("event_time", func(r *changeRow) time.Time { return r.eventTime }),
+	col("changed_fields", func(r *changeRow) []string { return r.changedFields }),
+	col("before", func(r *changeRow) string { return r.before }),
+	col("after", func(r *changeRow) string { return r.after }),
+	col("content_hash", func(r *changeRow) string { return r.contentHash }),
+	col("ticket_id", func(r *changeRow) string { return r.ticketID }),
+	col("step_id", func(r *changeRow) string { return r.stepID }),
+	col("status_before", func(r *changeRow) string { return r.statusBefore }),
+	col("status_after", func(r *changeRow) string { return r.statusAfter }),
 }
 
 var columnNames = map[string][]string{
@@ -245,7 +366,15 @@ var columnNames = map[string][]string{
 	TableChangeEvents: names(changeColumns),
 }
 
-func names[S any](cols []column[S]) []string {
+// columnOpsOf lists the typed-slice operations of every column of each table, for Block.
+var columnOpsOf = map[string][]columnOps{
+	TableTasks:        opsOf(taskColumns),
+	TableTickets:      opsOf(ticketColumns),
+	TableTestSessions: opsOf(testSessionColumns),
+	TableChangeEvents: opsOf(changeColumns),
+}
+
+func names[R any](cols []column[R]) []string {
 	out := make([]string, len(cols))
 	for i, c := range cols {
 		out[i] = c.name
@@ -253,56 +382,21 @@ func names[S any](cols []column[S]) []string {
 	return out
 }
 
-func values[S any](cols []column[S], s *S) []any {
+func opsOf[R any](cols []column[R]) []columnOps {
+	out := make([]columnOps, len(cols))
+	for i, c := range cols {
+		out[i] = c.ops
+	}
+	return out
+}
+
+// values returns the boxed values of r in column order.
+func values[R any](cols []column[R], r *R) []any {
 	out := make([]any, len(cols))
 	for i, c := range cols {
-		out[i] = c.value(s)
+		out[i] = c.value(r)
 	}
 	return out
-}
-
-func stepValues[T any](f func(st *TaskStep) T) func(s *source[Task]) any {
-	return func(s *source[Task]) any {
-		out := make([]T, len(s.rec.Steps))
-		for i := range s.rec.Steps {
-			out[i] = f(&s.rec.Steps[i])
-		}
-		return out
-	}
-}
-
-func refValues[R any](refs []R, f func(R) string) []string {
-	out := make([]string, len(refs))
-	for i, r := range refs {
-		out[i] = f(r)
-	}
-	return out
-}
-
-func resultValue[T any](f func(r *Result) *T) func(s *source[TestSession]) any {
-	return func(s *source[TestSession]) any {
-		if s.rec.Result == nil {
-			return (*T)(nil)
-		}
-		return f(s.rec.Result)
-	}
-}
-
-func resultText(f func(r *Result) json.RawMessage) func(s *source[TestSession]) any {
-	return func(s *source[TestSession]) any {
-		if s.rec.Result == nil {
-			return ""
-		}
-		return imageText(f(s.rec.Result))
-	}
-}
-
-// imageText returns raw JSON as a string column value: "" for a missing or null value.
-func imageText(raw json.RawMessage) string {
-	if IsNull(raw) {
-		return ""
-	}
-	return string(raw)
 }
 
 func flag(b bool) uint8 {
@@ -310,21 +404,4 @@ func flag(b bool) uint8 {
 		return 1
 	}
 	return 0
-}
-
-func strings0(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-func unixTime(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
-
-func nullableTime(sec *int64) *time.Time {
-	if sec == nil {
-		return nil
-	}
-	t := unixTime(*sec)
-	return &t
 }

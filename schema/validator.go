@@ -63,6 +63,16 @@ func NewEventValidator(capacity int) *EventValidator {
 // Validate checks b, whose decoded form ev came from DecodeEvent(b), against EventSchemaV1. It
 // returns a *SchemaError listing the violations, exactly when ValidateEvent(b) would.
 func (v *EventValidator) Validate(b []byte, ev *Event) error {
+	return v.validate(b, ev.Data.Entity, ev.Data.Before, ev.Data.After)
+}
+
+// ValidateDecoded is Validate for an event that DecodeRows decoded from b.
+func (v *EventValidator) ValidateDecoded(b []byte, d *Decoded) error {
+	before, after := d.Images()
+	return v.validate(b, d.Entity(), []byte(before), []byte(after))
+}
+
+func (v *EventValidator) validate(b []byte, entity Entity, before, after []byte) error {
 	p, err := compiledParts()
 	if err != nil {
 		return err
@@ -73,7 +83,7 @@ func (v *EventValidator) Validate(b []byte, ev *Event) error {
 	images := []struct {
 		name string
 		raw  []byte
-	}{{"before", ev.Data.Before}, {"after", ev.Data.After}}
+	}{{"before", before}, {"after", after}}
 	envelope := b
 	from := 0
 	for _, img := range images {
@@ -97,12 +107,12 @@ func (v *EventValidator) Validate(b []byte, ev *Event) error {
 		return validationError(err, "")
 	}
 
-	record := p.records[ev.Data.Entity]
+	record := p.records[entity]
 	for _, img := range images {
 		if IsNull(img.raw) {
 			continue
 		}
-		key := xxh3.Hash128Seed(img.raw, entitySeeds[ev.Data.Entity])
+		key := xxh3.Hash128Seed(img.raw, entitySeeds[entity])
 		if v.known(key) {
 			continue
 		}

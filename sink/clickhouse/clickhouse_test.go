@@ -471,3 +471,41 @@ func TestNewRejectsBadTLSFiles(t *testing.T) {
 		t.Errorf("New with TLS disabled: %v", err)
 	}
 }
+
+func TestWriteRejectsRowsNotAdded(t *testing.T) {
+	// No server is needed: Write fails before connecting.
+	c := newClient(t, clickhouse.DefaultConfig(), nil)
+	ev := schematest.EveryKind("org1", "task1", t0)[0]
+	rows, err := schema.Rows(&ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongType := append([]any{}, rows.Change.Values...)
+	wrongType[0] = 7 // organization_id is a String column
+	cases := []struct {
+		name  string
+		row   schema.Row
+		table string
+	}{
+		{"value of the wrong type", schema.Row{Table: schema.TableChangeEvents, Values: wrongType}, schema.TableChangeEvents},
+		{"unknown table", schema.Row{Table: "elsewhere", Values: rows.Change.Values}, "elsewhere"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := clickhouse.NewBatch()
+			b.AddEvent(rows)
+			b.Add(tc.row)
+			if b.Len() != 2 {
+				t.Errorf("Len = %d, want 2: the rejected row must not count", b.Len())
+			}
+			err := c.Write(context.Background(), b)
+			if !clickhouse.IsRowError(err) {
+				t.Fatalf("Write = %v, want a row error", err)
+			}
+			var ie *clickhouse.InsertError
+			if !errors.As(err, &ie) || ie.Table != tc.table {
+				t.Errorf("error names table %v, want %s", ie, tc.table)
+			}
+		})
+	}
+}

@@ -25,6 +25,9 @@ type Client struct {
 	metrics *metrics
 	inserts map[string]string // table → INSERT statement with its column list
 
+	// slots bounds the inserts running at once to the pool's size.
+	slots chan struct{}
+
 	mu     sync.Mutex
 	conn   driver.Conn
 	closed bool
@@ -67,6 +70,7 @@ func New(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Client, er
 		log:     logger.Named("clickhouse"),
 		metrics: newMetrics(reg),
 		inserts: map[string]string{},
+		slots:   make(chan struct{}, cfg.MaxOpenConns),
 	}
 	for _, table := range schema.Tables {
 		c.inserts[table] = insertStatement(cfg.Database, table, schema.Columns(table))
@@ -183,68 +187,139 @@ func (c *Client) query(ctx context.Context, q string, scan func(driver.Rows) err
 	return nil
 }
 
-// Batch collects the rows of one Write, grouped by table. It is not safe for concurrent use.
+// Batch collects the rows of one Write, grouped by table, in column form (see schema.Block). It
+// is not safe for concurrent use.
 type Batch struct {
-	rows map[string][][]any
-	n    int
+	blocks []*schema.Block // one per table of schema.Tables, in that order
+	n      int
+	err    error
 }
 
 // NewBatch returns an empty Batch.
-func NewBatch() *Batch { return &Batch{rows: map[string][][]any{}} }
+func NewBatch() *Batch {
+	b := &Batch{blocks: make([]*schema.Block, len(schema.Tables))}
+	for i, table := range schema.Tables {
+		b.blocks[i] = schema.NewBlock(table)
+	}
+	return b
+}
 
-// Add appends rows. Each row's values must be in the order of schema.Columns(row.Table).
+// Add appends rows. Each row's values must be in the order of schema.Columns(row.Table) and of the
+// types schema.Rows produces. A row of another table or with a value of the wrong type is not
+// added, and the next Write fails with a row error for it.
 func (b *Batch) Add(rows ...schema.Row) {
 	for _, r := range rows {
-		b.rows[r.Table] = append(b.rows[r.Table], r.Values)
-		b.n++
+		blk := b.block(r.Table)
+		if blk == nil {
+			if b.err == nil {
+				b.err = &InsertError{Table: r.Table, Rows: 1, RowError: true, Err: fmt.Errorf("table %q is not written by the sink", r.Table)}
+			}
+			continue
+		}
+		if blk.AddRow(r) == nil {
+			b.n++
+		}
 	}
 }
 
 // AddEvent appends both rows of one event.
 func (b *Batch) AddEvent(r schema.EventRows) { b.Add(r.Entity, r.Change) }
 
-// Len returns the number of rows over all tables.
-func (b *Batch) Len() int { return b.n }
-
-// TableLen returns the number of rows for one table.
-func (b *Batch) TableLen(table string) int { return len(b.rows[table]) }
-
-// Reset empties the batch and keeps its memory for reuse.
-func (b *Batch) Reset() {
-	for t, rows := range b.rows {
-		clear(rows)
-		b.rows[t] = rows[:0]
+// AddDecoded appends both rows of one decoded event.
+func (b *Batch) AddDecoded(d *schema.Decoded) {
+	for _, blk := range b.blocks {
+		if blk.AddDecoded(d) {
+			b.n++
+		}
 	}
-	b.n = 0
 }
 
-// Write inserts every row of b, one INSERT per table, entity tables before change_events. It makes
-// one attempt. On failure it closes the connection pool and returns an *InsertError for the first
-// table that failed. Tables inserted before it keep their rows, which is harmless because a retry of
-// the same rows is deduplicated by key and version. Write does not modify b, so the caller can retry
-// with the same batch.
-func (c *Client) Write(ctx context.Context, b *Batch) error {
-	for _, table := range schema.Tables {
-		rows := b.rows[table]
-		if len(rows) == 0 {
-			continue
-		}
-		if err := c.insert(ctx, table, rows); err != nil {
-			return err
+func (b *Batch) block(table string) *schema.Block {
+	for i, t := range schema.Tables {
+		if t == table {
+			return b.blocks[i]
 		}
 	}
 	return nil
 }
 
-func (c *Client) insert(ctx context.Context, table string, rows [][]any) error {
+// Len returns the number of rows over all tables.
+func (b *Batch) Len() int { return b.n }
+
+// TableLen returns the number of rows for one table.
+func (b *Batch) TableLen(table string) int {
+	if blk := b.block(table); blk != nil {
+		return blk.Len()
+	}
+	return 0
+}
+
+// Reset empties the batch and keeps its memory for reuse.
+func (b *Batch) Reset() {
+	for _, blk := range b.blocks {
+		blk.Reset()
+	}
+	b.n, b.err = 0, nil
+}
+
+// Write inserts every row of b, one INSERT per table: the entity tables first, concurrently on
+// separate connections of the pool, then change_events, so that an event's history row never
+// becomes visible before its entity row. It makes one attempt. When a row could not be added to b,
+// Write fails with a row error before inserting anything. On failure it closes the connection
+// pool and returns an *InsertError for the first table, in the order of schema.Tables, that
+// failed. Other tables may have been inserted; that is harmless because a retry of the same rows
+// is deduplicated by key and version. Write does not modify b, so the caller can retry with the
+// same batch.
+func (c *Client) Write(ctx context.Context, b *Batch) error {
+	if b.err != nil {
+		return b.err
+	}
+	for _, blk := range b.blocks {
+		if err := blk.Err(); err != nil {
+			return &InsertError{Table: blk.Table(), Rows: blk.Len() + 1, RowError: true, Err: err}
+		}
+	}
+	var changes *schema.Block
+	errs := make([]error, len(b.blocks))
+	var wg sync.WaitGroup
+	for i, blk := range b.blocks {
+		if blk.Table() == schema.TableChangeEvents {
+			changes = blk
+			continue
+		}
+		if blk.Len() == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.slots <- struct{}{}
+			defer func() { <-c.slots }()
+			errs[i] = c.insert(ctx, blk)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	if changes == nil || changes.Len() == 0 {
+		return nil
+	}
+	return c.insert(ctx, changes)
+}
+
+func (c *Client) insert(ctx context.Context, blk *schema.Block) error {
 	start := time.Now()
+	table, rows := blk.Table(), blk.Len()
 	fail := func(rowError bool, err error) error {
 		kind := "retryable"
 		if rowError {
 			kind = "row"
 		}
 		c.metrics.insertErrors.WithLabelValues(table, kind).Inc()
-		return &InsertError{Table: table, Rows: len(rows), RowError: rowError, Err: err}
+		return &InsertError{Table: table, Rows: rows, RowError: rowError, Err: err}
 	}
 
 	conn, err := c.connection()
@@ -256,13 +331,14 @@ func (c *Client) insert(ctx context.Context, table string, rows [][]any) error {
 		c.discard(conn, err)
 		return fail(classifySend(err), fmt.Errorf("prepare: %w", err))
 	}
-	for i, values := range rows {
-		if err := batch.Append(values...); err != nil {
-			// The driver rejected a value before anything was sent: the row is at fault. The
+	columns := schema.Columns(table)
+	for i, values := range blk.Values() {
+		if err := appendColumn(batch.Column(i), values); err != nil {
+			// The driver rejected a value before anything was sent: the rows are at fault. The
 			// connection is mid-INSERT, so it is dropped with the pool.
 			_ = batch.Abort()
 			c.discard(conn, err)
-			return fail(true, fmt.Errorf("append row %d: %w", i, err))
+			return fail(true, fmt.Errorf("append column %s: %w", columns[i], err))
 		}
 	}
 	if err := batch.Send(); err != nil {
@@ -271,6 +347,32 @@ func (c *Client) insert(ctx context.Context, table string, rows [][]any) error {
 		return fail(classifySend(err), fmt.Errorf("send: %w", err))
 	}
 	c.metrics.insertDuration.WithLabelValues(table).Observe(time.Since(start).Seconds())
-	c.metrics.rowsInserted.WithLabelValues(table).Add(float64(len(rows)))
+	c.metrics.rowsInserted.WithLabelValues(table).Add(float64(rows))
+	return nil
+}
+
+// appendColumn appends a whole column of values, a slice from schema.Block.Values. Array columns
+// are appended row by row: clickhouse-go's Append for an array column reflects over every row,
+// while its AppendRow takes a row of a plain element type without reflection.
+func appendColumn(col driver.BatchColumn, values any) error {
+	switch v := values.(type) {
+	case [][]string:
+		return appendRows(col, v)
+	case [][]uint8:
+		return appendRows(col, v)
+	case [][]int64:
+		return appendRows(col, v)
+	case [][]*time.Time:
+		return appendRows(col, v)
+	}
+	return col.Append(values)
+}
+
+func appendRows[T any](col driver.BatchColumn, rows []T) error {
+	for _, r := range rows {
+		if err := col.AppendRow(r); err != nil {
+			return err
+		}
+	}
 	return nil
 }

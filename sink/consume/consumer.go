@@ -37,6 +37,8 @@ type Consumer struct {
 	validator *schema.EventValidator
 	workers   int
 	now       func() time.Time
+	// batch is reused by every write of the writer goroutine, its only user.
+	batch *clickhouse.Batch
 }
 
 // New returns a Consumer for cfg that reads through js and writes into w. A nil logger logs
@@ -63,6 +65,7 @@ func New(cfg Config, js jetstream.JetStream, w Writer, logger *zap.Logger, reg p
 		validator: schema.NewEventValidator(cfg.ValidationCacheEntries),
 		workers:   workers,
 		now:       time.Now,
+		batch:     clickhouse.NewBatch(),
 	}, nil
 }
 
@@ -288,10 +291,10 @@ func (c *Consumer) add(b *batch, msg jetstream.Msg, fetchStarted time.Time) {
 
 // decoded is one message of a batch after decoding.
 type decoded struct {
-	msg  jetstream.Msg
-	rows schema.EventRows
-	kind string // dead-letter reason kind when err is set
-	err  error
+	msg   jetstream.Msg
+	event *schema.Decoded
+	kind  string // dead-letter reason kind when err is set
+	err   error
 }
 
 // sealed is a batch that is complete and decoded, on its way to the writer.
@@ -339,7 +342,7 @@ func (c *Consumer) settle(ctx context.Context, s *sealed) {
 		valid = append(valid, it)
 	}
 	writeStart := c.now()
-	stats := c.write(ctx, valid)
+	stats := c.write(ctx, valid, c.batch)
 	deadLetters += stats.deadLetters
 
 	c.log.Info("flushed batch",
@@ -377,7 +380,7 @@ func (c *Consumer) decodeAll(msgs []jetstream.Msg) []decoded {
 func (c *Consumer) decode(msg jetstream.Msg) decoded {
 	d := decoded{msg: msg}
 	data := msg.Data()
-	ev, err := schema.DecodeEvent(data)
+	ev, err := schema.DecodeRows(data)
 	var se *schema.SchemaError
 	if errors.As(err, &se) {
 		d.kind, d.err = reasonDecode, err
@@ -387,22 +390,17 @@ func (c *Consumer) decode(msg jetstream.Msg) decoded {
 		d.kind, d.err = reasonSchema, err
 		return d
 	}
+	if err := ev.CheckSubject(msg.Subject()); err != nil {
+		d.kind, d.err = reasonSchema, err
+		return d
+	}
 	if c.cfg.ValidateSchema {
-		if err := c.validator.Validate(data, &ev); err != nil {
+		if err := c.validator.ValidateDecoded(data, ev); err != nil {
 			d.kind, d.err = reasonSchema, err
 			return d
 		}
 	}
-	if err := schema.CheckSubject(&ev, msg.Subject()); err != nil {
-		d.kind, d.err = reasonSchema, err
-		return d
-	}
-	rows, err := schema.Rows(&ev)
-	if err != nil {
-		d.kind, d.err = reasonSchema, err
-		return d
-	}
-	d.rows = rows
+	d.event = ev
 	return d
 }
 
@@ -420,15 +418,20 @@ func (s *writeStats) add(o writeStats) {
 // write inserts the rows of items and settles their messages. Errors unrelated to the rows are
 // retried with backoff. A row error splits the items in halves, recursively, until the message that
 // ClickHouse rejects is alone. That message is dead-lettered and every other one is written.
-func (c *Consumer) write(ctx context.Context, items []decoded) writeStats {
+//
+// b is the batch to fill, reused between calls to keep its column memory, or nil for a new one.
+func (c *Consumer) write(ctx context.Context, items []decoded, b *clickhouse.Batch) writeStats {
 	if len(items) == 0 {
 		return writeStats{}
 	}
-	// The rows stay in items: the driver cannot send a batch twice, so each attempt and each half
-	// builds its batch anew.
-	b := clickhouse.NewBatch()
+	// The rows stay in items, and Write leaves the batch as it is, so every attempt sends the same
+	// rows. Each half of a split builds its own batch from its items.
+	if b == nil {
+		b = clickhouse.NewBatch()
+	}
+	b.Reset()
 	for _, it := range items {
-		b.AddEvent(it.rows)
+		b.AddDecoded(it.event)
 	}
 	err := c.writeRetrying(ctx, b, len(items))
 	switch {
@@ -452,8 +455,8 @@ func (c *Consumer) write(ctx context.Context, items []decoded) writeStats {
 		c.log.Debug("splitting batch to find the rejected row", zap.Int("events", len(items)), zap.Error(err))
 		var s writeStats
 		half := len(items) / 2
-		s.add(c.write(ctx, items[:half]))
-		s.add(c.write(ctx, items[half:]))
+		s.add(c.write(ctx, items[:half], b))
+		s.add(c.write(ctx, items[half:], nil))
 		return s
 	default:
 		// The context ended or the attempts ran out: hand the messages back for redelivery.

@@ -4,8 +4,8 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Dead-letter reasons, the values of the reason label.
 const (
-	reasonDecode        = "decode"         // not an event: not JSON or wrong field types
-	reasonSchema        = "schema"         // breaks the JSON Schema or the semantic checks
+	reasonDecode        = "decode"         // not an event: not JSON, or not a JSON object
+	reasonSchema        = "schema"         // breaks the schema or the semantic checks
 	reasonInsert        = "insert"         // ClickHouse rejected its rows
 	reasonMaxDeliveries = "max_deliveries" // the server gave up redelivering it
 )
