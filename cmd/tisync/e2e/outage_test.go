@@ -80,7 +80,9 @@ func TestOutages(t *testing.T) {
 	assertTransitions(t, changes, states)
 	deletes := assertNoFalseDeletes(t, changes, final)
 	partial := len(s.d.logs(func(l logLine) bool { return l.msg == "poll finished" && l.str("scan") == "partial" }))
-	failed := len(s.d.logs(func(l logLine) bool { return l.msg == "poll failed; the checkpoint is unchanged and the next poll redoes the work" }))
+	failed := len(s.d.logs(func(l logLine) bool {
+		return l.msg == "poll failed; the checkpoint is unchanged and the next poll redoes the work"
+	}))
 	t.Logf("drift: %d drifts in %d requests; %d partial and %d failed polls in all; %d change events (%d rows before OPTIMIZE), %d deleted records",
 		driftStats.Faults["drift"], driftStats.Total, partial, failed, dup.idsBefore, dup.rowsBefore, deletes)
 }
