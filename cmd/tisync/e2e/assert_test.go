@@ -174,13 +174,13 @@ func assertTypedColumns(t *testing.T, ctx context.Context, w *warehouse, tr trut
 	}
 }
 
-// duplicateReport counts rows of change_events: physical rows and distinct event ids before
-// OPTIMIZE, and the same through FINAL and after OPTIMIZE ... FINAL.
+// duplicateReport counts the physical rows and the distinct event ids of change_events before
+// OPTIMIZE.
 type duplicateReport struct {
 	rowsBefore, idsBefore uint64
 }
 
-// assertNoDuplicates checks that change_events holds every event id once, through FINAL and after
+// assertNoDuplicates checks that change_events contains every event id once, through FINAL and after
 // OPTIMIZE TABLE ... FINAL, and that the entity tables hold one row per record through FINAL. It
 // returns the physical row and event id counts found before OPTIMIZE, which show whether
 // ClickHouse received an event twice.
@@ -194,6 +194,7 @@ func assertNoDuplicates(t *testing.T, w *warehouse) duplicateReport {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	rows, ids, err := w.uint64Pair(ctx, "SELECT count(), uniqExact(event_id) FROM "+w.db+".change_events FINAL")
 	if err != nil {
 		t.Fatal(err)
@@ -204,6 +205,7 @@ func assertNoDuplicates(t *testing.T, w *warehouse) duplicateReport {
 	if ids != rep.idsBefore {
 		t.Errorf("change_events: %d event ids through FINAL, %d without", ids, rep.idsBefore)
 	}
+
 	for _, table := range []struct{ name, id string }{{"tasks", "task_id"}, {"tickets", "ticket_id"}, {"test_sessions", "test_session_id"}} {
 		rows, ids, err := w.uint64Pair(ctx, "SELECT count(), uniqExact("+table.id+") FROM "+w.db+"."+table.name+" FINAL")
 		if err != nil {
@@ -213,6 +215,7 @@ func assertNoDuplicates(t *testing.T, w *warehouse) duplicateReport {
 			t.Errorf("%s FINAL: %d rows for %d records", table.name, rows, ids)
 		}
 	}
+
 	if err := w.exec(ctx, "OPTIMIZE TABLE "+w.db+".change_events FINAL"); err != nil {
 		t.Fatalf("optimize change_events: %v", err)
 	}
@@ -229,9 +232,9 @@ func assertNoDuplicates(t *testing.T, w *warehouse) duplicateReport {
 	return rep
 }
 
-// assertTransitions checks that change_events holds every state the test recorded after the system
-// had caught up: for every record of every recorded state an event whose after image is that state,
-// and for every record that a later state lacks a deleted event.
+// assertTransitions checks that change_events contains every state the test recorded after the
+// system had caught up. Each record of each recorded state needs an event whose after image is that
+// state, and each record that the next state lacks needs a deleted event.
 func assertTransitions(t *testing.T, changes []changeRow, rounds []state) {
 	t.Helper()
 	afters := map[recordKey]map[string]bool{}

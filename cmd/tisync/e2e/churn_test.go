@@ -22,9 +22,10 @@ var apiFaults = testinvitesim.Faults{
 }
 
 // TestChurnAndFaults feeds the daemon a changing organization through a faulty API. After each
-// round of churn it waits until ClickHouse has caught up and records the truth; at the end, with
-// churn and faults stopped, the tables must equal the truth field by field, change_events must hold
-// each event once, every recorded state and every delete, and no false delete.
+// round of churn it waits until ClickHouse has caught up and records the truth. At the end, with
+// churn and faults stopped, the tables must equal the truth field by field. change_events must
+// contain each event once, an event for every recorded state and every delete, and no false
+// delete.
 func TestChurnAndFaults(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{

@@ -52,7 +52,7 @@ type killRecord struct {
 	phases []string
 	// uncommitted are the checkpoints with published events and no stored checkpoint yet.
 	uncommitted []string
-	// tail holds the last lines the run logged.
+	// tail is the last lines the run logged.
 	tail []string
 	err  error
 }
@@ -145,7 +145,8 @@ func (c *runCounters) scrape(ctx context.Context, d *daemon, names ...string) {
 		reqCtx, cancel := context.WithTimeout(ctx, time.Second)
 		m, err := d.metrics(reqCtx)
 		cancel()
-		if err == nil {
+		// A scrape that overlapped a restart may have reached either run.
+		if err == nil && d.run() == run {
 			c.mu.Lock()
 			if c.values[run] == nil {
 				c.values[run] = map[string]float64{}

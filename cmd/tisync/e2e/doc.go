@@ -1,11 +1,11 @@
-// Package e2e tests tisync end to end, the way an operator runs it: the tisync binary runs as a
-// child process with a YAML configuration and TISYNC_* variables, its embedded NATS server keeps its
-// store on disk, it polls a TestInvite simulator served by the test process, and its sink writes into
-// a fresh database on a real ClickHouse server. The tests check the result from the outside: the
+// Package e2e tests tisync end to end, the way an operator runs it. The tisync binary runs as a child
+// process with a YAML configuration and TISYNC_* variables, and its embedded NATS server keeps its
+// store on disk. It polls a TestInvite simulator served by the test process, and its sink writes
+// into a fresh database on a real ClickHouse server. The tests check the result from outside: the
 // simulator's truth dump against the ClickHouse tables and views, the JetStream stream and consumer
 // through the embedded server's listener, and /metrics and /readyz.
 //
-// The package holds only tests and benchmarks:
+// The package contains only tests and benchmarks:
 //
 //   - TestChurnAndFaults: churn rounds under injected API faults; after every round the tables
 //     catch up with the truth, and change_events keeps every state a poll could observe.

@@ -8,9 +8,9 @@ import (
 )
 
 // TestKillDuringMigrationCheck kills the daemon right after its sink took the ClickHouse migration
-// lock at start-up, which every start does with sink.auto_migrate even when no migration is
-// pending, and expects the next run to write changes without waiting for the dead run's lock to
-// expire (clickhouse.migration_lock_lease, 10m by default).
+// lock at start-up. With sink.auto_migrate every start takes that lock, even when no migration is
+// pending. The next run must write changes without waiting for the killed run's lock to expire
+// (clickhouse.migration_lock_lease, 10m by default).
 func TestKillDuringMigrationCheck(t *testing.T) {
 	t.Parallel()
 	var proxy *insertProxy

@@ -37,7 +37,7 @@ func TestOutages(t *testing.T) {
 	proxy.Restore(t)
 	t.Logf("ClickHouse outage: %d failed inserts retried, last: %s", len(retries), retries[len(retries)-1].str("error"))
 
-	// The API answers most requests with 5xx or 429.
+	// The API fails most requests with 5xx or 429.
 	storm := testinvitesim.Faults{ServerErrorRate: 0.5, RateLimitRate: 0.3, RetryAfter: time.Second}
 	before := s.sim.Stats()
 	if err := s.sim.SetFaults(storm); err != nil {

@@ -12,9 +12,9 @@ import (
 	"github.com/tisync/tisync/sync/testinvite/testinvitesim"
 )
 
-// simServer serves a TestInvite simulator on a loopback port, like testinvitesim.NewServer, through
-// a handler that counts the list pages being served and can run a hook before it serves a page
-// after the first, while the poller is in the middle of a scan.
+// simServer serves a TestInvite simulator on a loopback port, like testinvitesim.NewServer. Its
+// handler counts the list pages being served, and it can run a hook before it serves a page after
+// the first, while the poller is in the middle of a scan.
 type simServer struct {
 	*testinvitesim.Sim
 	URL string

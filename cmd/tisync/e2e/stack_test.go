@@ -23,7 +23,7 @@ const (
 // stack is one end-to-end set-up: a simulator, a fresh ClickHouse database, and a daemon that polls
 // the one and writes into the other.
 type stack struct {
-	t   *testing.T
+	t   testing.TB
 	sim *simServer
 	wh  *warehouse
 	d   *daemon
@@ -42,12 +42,15 @@ type stackOptions struct {
 	// clickhouseAddr replaces the test server's address in clickhouse.addresses, for a proxy; it
 	// receives the server's address and the test's database.
 	clickhouseAddr func(server, database string) string
-	// settings are merged over the test defaults.
+	// defaults keeps tisync's defaults for retries, timeouts and the sink, instead of the shorter
+	// waits of fastSettings.
+	defaults bool
+	// settings are merged over the others.
 	settings map[string]any
 }
 
 // newStack starts the simulator and prepares the daemon; it does not start the daemon.
-func newStack(t *testing.T, o stackOptions) *stack {
+func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	wh, chCfg := newWarehouse(t)
 	sim := startSim(t, o.sim)
@@ -66,6 +69,27 @@ func newStack(t *testing.T, o stackOptions) *stack {
 			"base_url":        sim.URL,
 			"organization_id": sim.OrganizationID(),
 			"page_size":       o.pageSize,
+		},
+		"poll": map[string]any{
+			"schedules": map[string]any{"task": o.schedule, "ticket": o.schedule, "test_session": o.schedule},
+		},
+		"clickhouse": map[string]any{
+			"addresses": []string{addr},
+			"database":  chCfg.Database,
+		},
+	}
+	if !o.defaults {
+		merge(settings, fastSettings())
+	}
+	merge(settings, o.settings)
+	return &stack{t: t, sim: sim, wh: wh, d: newDaemon(t, settings, sim.daemonEnv()...)}
+}
+
+// fastSettings shortens tisync's waits so that tests finish quickly: retries, timeouts, the sink's
+// batch wait, ack wait and in-progress interval, and no client-side rate limit or jitter.
+func fastSettings() map[string]any {
+	return map[string]any{
+		"testinvite": map[string]any{
 			"request_timeout": "5s",
 			"rate_limit":      map[string]any{"rps": 0},
 			"retry": map[string]any{
@@ -76,7 +100,6 @@ func newStack(t *testing.T, o stackOptions) *stack {
 			},
 		},
 		"poll": map[string]any{
-			"schedules":       map[string]any{"task": o.schedule, "ticket": o.schedule, "test_session": o.schedule},
 			"jitter":          "0s",
 			"timeout":         "2m",
 			"freshness_bound": "0s",
@@ -89,14 +112,10 @@ func newStack(t *testing.T, o stackOptions) *stack {
 			"retry":                map[string]any{"initial_backoff": "100ms", "max_backoff": "1s"},
 		},
 		"clickhouse": map[string]any{
-			"addresses":    []string{addr},
-			"database":     chCfg.Database,
 			"dial_timeout": "2s",
 			"read_timeout": "30s",
 		},
 	}
-	merge(settings, o.settings)
-	return &stack{t: t, sim: sim, wh: wh, d: newDaemon(t, settings, sim.daemonEnv()...)}
 }
 
 // connect opens a NATS connection to the daemon's embedded server that reconnects across restarts.

@@ -16,9 +16,9 @@ const (
 	checkpointMeta   = "$KV.tisync_checkpoint_meta.>"
 )
 
-// streamWatch follows, through the daemon's embedded NATS server, the events the pollers publish
-// and the checkpoints they store, so that a test can tell when a poll has published events whose
-// checkpoint is not yet stored, and act at that moment.
+// streamWatch subscribes to the events the pollers publish and to the checkpoints they store,
+// through the daemon's embedded NATS server. A test learns from it when a poll has published events
+// whose checkpoint is not stored yet, and can act at that moment.
 type streamWatch struct {
 	mu sync.Mutex
 	// uncommitted maps a checkpoint (task/entity) to the events published for it since its
@@ -112,8 +112,7 @@ func (w *streamWatch) publishedUncommitted() []string {
 	return out
 }
 
-// forget clears what the watch knows about checkpoints, after the daemon was killed and its polls
-// ended with it.
+// forget clears the pending checkpoints, after the daemon was killed and its polls ended with it.
 func (w *streamWatch) forget() {
 	w.mu.Lock()
 	clear(w.uncommitted)
