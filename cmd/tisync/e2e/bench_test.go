@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -15,6 +16,9 @@ import (
 
 	"github.com/tisync/tisync/sync/testinvite/testinvitesim"
 )
+
+// memoryLimit is the Go memory limit of the daemon in BenchmarkMemoryMillion.
+var memoryLimit = flag.String("e2e.gomemlimit", "", "GOMEMLIMIT of the daemon in BenchmarkMemoryMillion, such as 1500MiB; empty leaves it unset")
 
 // The benchmarks measure the whole daemon once per run: run them with -benchtime 1x. Each reports
 // its figures with b.ReportMetric and logs the details; BENCHMARKS.md records them.
@@ -261,9 +265,15 @@ func BenchmarkRowsPerCycle(b *testing.B) {
 // over 5 tasks, read 1,000 per page. It reads them after the first cycle has loaded everything and
 // the sink has written it, and again after a later cycle that finds no change. Between the two it
 // resets VmHWM (writing 5 to /proc/PID/clear_refs), so that the second peak is the steady cycle's.
-// It also reports the Go heap in use from /metrics.
+// It also reports the Go heap in use from /metrics. The flag -e2e.gomemlimit sets the daemon's
+// GOMEMLIMIT.
 func BenchmarkMemoryMillion(b *testing.B) {
+	var env []string
+	if *memoryLimit != "" {
+		env = append(env, "GOMEMLIMIT="+*memoryLimit)
+	}
 	s := newStack(b, stackOptions{
+		env:      env,
 		sim:      testinvitesim.Options{Seed: 91, Tasks: 5, Candidates: 250_000, Sessions: 750_000},
 		pageSize: 1000,
 		schedule: "@every 1m",

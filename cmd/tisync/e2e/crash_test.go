@@ -295,8 +295,11 @@ func TestCrashRecovery(t *testing.T) {
 	if counters.total("tisync_sink_redeliveries_total") == 0 {
 		t.Error("the sink never received a redelivered message: no kill interrupted it with messages unacknowledged")
 	}
-	t.Logf("%d change events (%d rows before OPTIMIZE); duplicates published after kills: %v; redeliveries: %v; %d error lines",
-		dup.idsBefore, dup.rowsBefore, counters.total("tisync_publish_duplicates_total"), counters.total("tisync_sink_redeliveries_total"), len(s.d.errorLines()))
+	rebuilt := len(s.d.logs(func(l logLine) bool { return strings.Contains(l.msg, "will rebuild") }))
+	t.Logf("%d change events (%d rows before OPTIMIZE); duplicates published after kills: %v; redeliveries: %v; "+
+		"stream states the embedded NATS server rebuilt from its blocks at start-up: %d; %d error lines",
+		dup.idsBefore, dup.rowsBefore, counters.total("tisync_publish_duplicates_total"), counters.total("tisync_sink_redeliveries_total"),
+		rebuilt, len(s.d.errorLines()))
 }
 
 // assertNoDeadLetters checks that the dead-letter stream, if the sink created it, is empty.

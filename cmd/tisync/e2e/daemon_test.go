@@ -336,7 +336,7 @@ func (d *daemon) tail(n int) []string {
 }
 
 // waitLog waits until a line of the current run matches and returns it. It fails the test when the
-// process exits or the timeout passes first; what names the awaited line in that message.
+// process exits or the timeout passes first, with what naming the awaited line.
 func (d *daemon) waitLog(what string, timeout time.Duration, match func(logLine) bool) logLine {
 	d.t.Helper()
 	run := d.run()

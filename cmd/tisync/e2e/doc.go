@@ -13,10 +13,14 @@
 //     between publish and checkpoint and during ClickHouse inserts, and restarted each time.
 //   - TestOutages: ClickHouse unreachable, storms of 5xx and 429 responses, pagination drift.
 //   - TestOperations: counters on /metrics and the ClickHouse check of /readyz.
+//   - TestKillDuringMigrationCheck: a kill while the sink holds the migration lock at start-up must
+//     not stall the next run's sink.
+//   - TestClickHouseRequired: TISYNC_REQUIRE_CLICKHOUSE turns a missing server into a failure.
 //   - Benchmark*: change latency, API requests and rows written per cycle, and the daemon's
 //     memory while tracking a million records. BENCHMARKS.md records the figures.
 //
-// The tests need ClickHouse on TISYNC_TEST_CLICKHOUSE_ADDR (default 127.0.0.1:9000; start it with
+// With -short every test that runs the daemon skips. The tests need ClickHouse on
+// TISYNC_TEST_CLICKHOUSE_ADDR (default 127.0.0.1:9000; start it with
 // deploy/local/clickhouse.sh start). They skip when it is unreachable, unless CI or
 // TISYNC_REQUIRE_CLICKHOUSE is set, which makes them fail instead. TestMain builds the tisync
 // binary once with the go command found on PATH.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,8 +17,9 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	if os.Getenv(probeEnv) != "" {
-		// A child run of TestClickHouseRequired needs no tisync binary.
+	flag.Parse()
+	if os.Getenv(probeEnv) != "" || testing.Short() {
+		// Neither a child run of TestClickHouseRequired nor a -short run starts the daemon.
 		return m.Run()
 	}
 	goTool, err := exec.LookPath("go")

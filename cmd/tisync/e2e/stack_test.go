@@ -47,11 +47,16 @@ type stackOptions struct {
 	defaults bool
 	// settings are merged over the others.
 	settings map[string]any
+	// env adds variables to the daemon's environment.
+	env []string
 }
 
 // newStack starts the simulator and prepares the daemon; it does not start the daemon.
 func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test of the tisync daemon: skipped with -short")
+	}
 	wh, chCfg := newWarehouse(t)
 	sim := startSim(t, o.sim)
 	if o.schedule == "" {
@@ -82,7 +87,8 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		merge(settings, fastSettings())
 	}
 	merge(settings, o.settings)
-	return &stack{t: t, sim: sim, wh: wh, d: newDaemon(t, settings, sim.daemonEnv()...)}
+	env := append(sim.daemonEnv(), o.env...)
+	return &stack{t: t, sim: sim, wh: wh, d: newDaemon(t, settings, env...)}
 }
 
 // fastSettings shortens tisync's waits so that tests finish quickly: retries, timeouts, the sink's
