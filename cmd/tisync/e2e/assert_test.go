@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +24,7 @@ func assertMatchesTruth(t *testing.T, w *warehouse, tr truth) {
 	}
 	if n, lines := stateDiff(got, tr.records, 10); n > 0 {
 		t.Errorf("current state differs from the truth in %d records:\n%s", n, strings.Join(lines, "\n"))
+		logHistories(t, ctx, w, got, tr.records, 5)
 	}
 	for _, e := range []schema.Entity{schema.EntityTask, schema.EntityTicket, schema.EntityTestSession} {
 		if g, want := got.count(e), tr.records.count(e); g != want {
@@ -30,6 +32,44 @@ func assertMatchesTruth(t *testing.T, w *warehouse, tr truth) {
 		}
 	}
 	assertTypedColumns(t, ctx, w, tr)
+}
+
+// logHistories logs the change_events rows of up to limit records whose state differs.
+func logHistories(t *testing.T, ctx context.Context, w *warehouse, got, want state, limit int) {
+	t.Helper()
+	var keys []recordKey
+	for k, g := range got {
+		if want[k] != g {
+			keys = append(keys, k)
+		}
+	}
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys[:min(limit, len(keys))] {
+		rows, err := w.conn.Query(ctx, "SELECT op, revision, observed_at, inserted_at, event_id FROM "+w.db+
+			".change_events FINAL WHERE entity = ? AND entity_id = ? ORDER BY revision", string(k.entity), k.id)
+		if err != nil {
+			t.Logf("history of %s: %v", k, err)
+			continue
+		}
+		var lines []string
+		for rows.Next() {
+			var op, eventID string
+			var revision uint64
+			var observed, inserted time.Time
+			if err := rows.Scan(&op, &revision, &observed, &inserted, &eventID); err != nil {
+				t.Logf("history of %s: %v", k, err)
+				break
+			}
+			lines = append(lines, fmt.Sprintf("  %s revision %d observed %s inserted %s event %s", op, revision,
+				observed.UTC().Format(time.TimeOnly), inserted.UTC().Format(time.TimeOnly), eventID))
+		}
+		rows.Close()
+		t.Logf("change_events of %s:\n%s", k, strings.Join(lines, "\n"))
+	}
 }
 
 // assertTypedColumns compares typed columns of every current row with the fields of the truth

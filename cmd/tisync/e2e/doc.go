@@ -13,6 +13,8 @@
 //     between publish and checkpoint and during ClickHouse inserts, and restarted each time.
 //   - TestOutages: ClickHouse unreachable, storms of 5xx and 429 responses, pagination drift.
 //   - TestOperations: counters on /metrics and the ClickHouse check of /readyz.
+//   - TestKillBeforeCheckpointThenRevert: a kill between publish and checkpoint, after which the
+//     records change back or disappear, must still end with the tables equal to the truth.
 //   - TestKillDuringMigrationCheck: a kill while the sink holds the migration lock at start-up must
 //     not stall the next run's sink.
 //   - TestClickHouseRequired: TISYNC_REQUIRE_CLICKHOUSE turns a missing server into a failure.
