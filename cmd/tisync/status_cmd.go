@@ -180,6 +180,8 @@ func (a *app) statusEntry(m checkpoint.Meta, now time.Time, report *statusReport
 	case m.Unreadable != "":
 		e.State = "unreadable: " + m.Key.ResetCommand()
 		report.Problems = append(report.Problems, fmt.Sprintf("checkpoint %s is unreadable: %s", m.Key, m.Unreadable))
+	case m.Pending != "":
+		e.State = "interrupted poll: the next poll finishes it"
 	case m.Object == "" && !m.ResetAt.IsZero():
 		e.State = "reset: next poll loads a full snapshot"
 	case m.LastCompleteScan.IsZero():

@@ -366,6 +366,99 @@ func (s *JetStream) commit(ctx context.Context, base, next Meta) (Meta, error) {
 	return next, nil
 }
 
+// Prepare implements Store.
+func (s *JetStream) Prepare(ctx context.Context, base Meta, snap *diff.Snapshot) (Meta, error) {
+	key := base.Key
+	if err := key.Validate(); err != nil {
+		return Meta{}, err
+	}
+	if err := checkSnapshot(key, snap); err != nil {
+		return Meta{}, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	start := time.Now()
+	defer func() {
+		s.metrics.saveDuration.WithLabelValues(string(key.Entity)).Observe(time.Since(start).Seconds())
+	}()
+
+	name := key.objectPrefix() + nuid.Next()
+	size, err := s.putObject(ctx, key, name, snap)
+	if err != nil {
+		return Meta{}, err
+	}
+	next, err := s.commit(ctx, base, preparedMeta(base, snap, name, size, s.now()))
+	if err != nil {
+		// As in Save, delete the object only once the metadata shows it is not pending.
+		if !errors.Is(err, ErrConflict) {
+			cur, merr := s.meta(ctx, key)
+			if merr != nil {
+				s.log.Warn("Leaving a snapshot object whose commit is uncertain", zap.String("checkpoint", key.String()), zap.String("object", name), zap.Error(merr))
+				return Meta{}, err
+			}
+			if cur.Pending == name {
+				return cur, nil
+			}
+		}
+		s.deleteObject(ctx, name)
+		return Meta{}, err
+	}
+	if base.Pending != "" && base.Pending != name {
+		s.deleteObject(ctx, base.Pending)
+	}
+	return next, nil
+}
+
+// Commit implements Store.
+func (s *JetStream) Commit(ctx context.Context, base Meta, snap *diff.Snapshot) (Meta, error) {
+	key := base.Key
+	if err := key.Validate(); err != nil {
+		return Meta{}, err
+	}
+	if base.Pending == "" {
+		return Meta{}, fmt.Errorf("commit checkpoint %s: nothing pending", key)
+	}
+	if err := checkSnapshot(key, snap); err != nil {
+		return Meta{}, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	next, err := s.commit(ctx, base, committedMeta(base, snap, s.now()))
+	if err != nil {
+		return Meta{}, err
+	}
+	return s.saved(ctx, base, next), nil
+}
+
+// LoadPending implements Store.
+func (s *JetStream) LoadPending(ctx context.Context, meta Meta) (*diff.Snapshot, error) {
+	key := meta.Key
+	if meta.Pending == "" {
+		return nil, fmt.Errorf("checkpoint %s: nothing pending", key)
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	obj, err := s.objects.Get(ctx, meta.Pending)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, &CorruptError{Key: key, Object: meta.Pending, Err: err}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load pending checkpoint %s: get object %q: %w", key, meta.Pending, err)
+	}
+	snap, content, err := readObject(obj)
+	obj.Close()
+	if err != nil {
+		if content || errors.Is(err, jetstream.ErrDigestMismatch) {
+			return nil, &CorruptError{Key: key, Object: meta.Pending, Err: err}
+		}
+		return nil, fmt.Errorf("load pending checkpoint %s: read object %q: %w", key, meta.Pending, err)
+	}
+	if err := checkSnapshot(key, snap); err != nil {
+		return nil, &CorruptError{Key: key, Object: meta.Pending, Err: err}
+	}
+	return snap, nil
+}
+
 // MarkScanned implements Store.
 func (s *JetStream) MarkScanned(ctx context.Context, base Meta, at time.Time) (Meta, error) {
 	if err := base.Key.Validate(); err != nil {
@@ -446,6 +539,9 @@ func (s *JetStream) update(ctx context.Context, key Key, repair bool, change fun
 		if cur.Object != "" && cur.Object != next.Object {
 			s.deleteObject(ctx, cur.Object)
 		}
+		if cur.Pending != "" && cur.Pending != next.Pending {
+			s.deleteObject(ctx, cur.Pending)
+		}
 		s.metrics.observe(next)
 		return next, nil
 	}
@@ -492,6 +588,7 @@ func (s *JetStream) RemoveOrphans(ctx context.Context) (int, error) {
 			unreadable = append(unreadable, m.Key.objectPrefix())
 		}
 		current[m.Object] = true
+		current[m.Pending] = true
 	}
 	objs, err := s.objects.List(ctx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {

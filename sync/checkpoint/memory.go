@@ -139,6 +139,77 @@ func (m *Memory) commit(base, next Meta) (Meta, error) {
 	return next, nil
 }
 
+// Prepare implements Store.
+func (m *Memory) Prepare(ctx context.Context, base Meta, snap *diff.Snapshot) (Meta, error) {
+	if err := base.Key.Validate(); err != nil {
+		return Meta{}, err
+	}
+	if err := checkSnapshot(base.Key, snap); err != nil {
+		return Meta{}, err
+	}
+	var buf bytes.Buffer
+	if err := writeObject(&buf, snap, zstd.SpeedFastest); err != nil {
+		return Meta{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.seq++
+	name := base.Key.objectPrefix() + strconv.Itoa(m.seq)
+	next, err := m.commit(base, preparedMeta(base, snap, name, int64(buf.Len()), m.now()))
+	if err != nil {
+		return Meta{}, err
+	}
+	m.objects[name] = buf.Bytes()
+	if base.Pending != "" {
+		delete(m.objects, base.Pending)
+	}
+	return next, nil
+}
+
+// Commit implements Store.
+func (m *Memory) Commit(ctx context.Context, base Meta, snap *diff.Snapshot) (Meta, error) {
+	if err := base.Key.Validate(); err != nil {
+		return Meta{}, err
+	}
+	if base.Pending == "" {
+		return Meta{}, fmt.Errorf("commit checkpoint %s: nothing pending", base.Key)
+	}
+	if err := checkSnapshot(base.Key, snap); err != nil {
+		return Meta{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next, err := m.commit(base, committedMeta(base, snap, m.now()))
+	if err != nil {
+		return Meta{}, err
+	}
+	if base.Object != "" {
+		delete(m.objects, base.Object)
+	}
+	return next, nil
+}
+
+// LoadPending implements Store.
+func (m *Memory) LoadPending(ctx context.Context, meta Meta) (*diff.Snapshot, error) {
+	if meta.Pending == "" {
+		return nil, fmt.Errorf("checkpoint %s: nothing pending", meta.Key)
+	}
+	m.mu.Lock()
+	data, found := m.objects[meta.Pending]
+	m.mu.Unlock()
+	if !found {
+		return nil, &CorruptError{Key: meta.Key, Object: meta.Pending, Err: errors.New("object not found")}
+	}
+	snap, _, err := readObject(bytes.NewReader(data))
+	if err == nil {
+		err = checkSnapshot(meta.Key, snap)
+	}
+	if err != nil {
+		return nil, &CorruptError{Key: meta.Key, Object: meta.Pending, Err: err}
+	}
+	return snap, nil
+}
+
 // MarkScanned implements Store.
 func (m *Memory) MarkScanned(ctx context.Context, base Meta, at time.Time) (Meta, error) {
 	if err := base.Key.Validate(); err != nil {
@@ -188,6 +259,7 @@ func (m *Memory) Reset(ctx context.Context, key Key) (Meta, error) {
 		return Meta{}, err
 	}
 	delete(m.objects, cur.Object)
+	delete(m.objects, cur.Pending)
 	return next, nil
 }
 

@@ -42,6 +42,13 @@ type Meta struct {
 	ResyncRequested bool `json:"resync_requested,omitempty"`
 	// ResetAt is when the checkpoint was last reset; zero if never.
 	ResetAt time.Time `json:"reset_at,omitzero"`
+	// Pending names the snapshot object that Prepare wrote and Commit has not made current yet: a
+	// poll stopped between the two, after publishing some or all of its events. The next poll
+	// finishes that poll before it scans (see Store.Prepare). Empty otherwise.
+	Pending string `json:"pending,omitempty"`
+	// PendingBytes is the size of the pending object; PendingSince is when Prepare wrote it.
+	PendingBytes int64     `json:"pending_bytes,omitempty"`
+	PendingSince time.Time `json:"pending_since,omitzero"`
 
 	// Unreadable is set only by List, for a checkpoint whose metadata cannot be decoded: it holds
 	// the reason, and every other field but Key is zero. Reset repairs such a checkpoint.
@@ -123,6 +130,24 @@ func savedMeta(base Meta, snap *diff.Snapshot, object string, size int64, now ti
 	if snap.ResyncCompleted() {
 		m.ResyncRequested = false
 	}
+	return m
+}
+
+// preparedMeta returns the metadata after snap was written as the pending object name: the current
+// snapshot stays, and the high-water marks cover the revisions and versions the scan handed out.
+func preparedMeta(base Meta, snap *diff.Snapshot, name string, size int64, now time.Time) Meta {
+	m := base
+	m.Pending = name
+	m.PendingBytes = size
+	m.PendingSince = now.UTC()
+	m.HighWater = m.HighWater.Max(snap.HighWater())
+	return m
+}
+
+// committedMeta returns the metadata after the pending snapshot snap became current.
+func committedMeta(base Meta, snap *diff.Snapshot, now time.Time) Meta {
+	m := savedMeta(base, snap, base.Pending, base.PendingBytes, now)
+	m.Pending, m.PendingBytes, m.PendingSince = "", 0, time.Time{}
 	return m
 }
 

@@ -158,6 +158,8 @@ func state(m Meta) string {
 	switch {
 	case m.Unreadable != "":
 		return "unreadable: reset required"
+	case m.Pending != "":
+		return "interrupted poll: the next poll finishes it"
 	case m.Object == "" && !m.ResetAt.IsZero():
 		return "reset: next scan loads a full snapshot"
 	case m.Object == "":

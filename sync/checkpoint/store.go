@@ -15,11 +15,14 @@ import (
 // A poll uses a Store like this:
 //
 //	snap, meta, err := store.Load(ctx, key)           // *CorruptError: report and skip the task
+//	if meta.Pending != "" { ... finish the interrupted poll: LoadPending, republish, Commit ... }
 //	opts := meta.ScanOptions(snap); opts.ObservedAt = start
 //	... scan, res, err := scan.Finish(...)
-//	if res.Len() > 0 { meta, err = store.Reserve(ctx, meta, res.HighWater()) } // before publishing
-//	... publish every change and wait for every ack ...
-//	if res.Modified() { meta, err = store.Save(ctx, meta, res.Next) } else if res.Kind == diff.Complete { meta, err = store.MarkScanned(ctx, meta, start) }
+//	if res.Len() > 0 {
+//		meta, err = store.Prepare(ctx, meta, res.Next)   // before publishing
+//		... publish every change and wait for every ack ...
+//		meta, err = store.Commit(ctx, meta, res.Next)
+//	} else if res.Modified() { meta, err = store.Save(ctx, meta, res.Next) } else if res.Kind == diff.Complete { meta, err = store.MarkScanned(ctx, meta, start) }
 type Store interface {
 	// List returns the metadata of every checkpoint, sorted by key. Checkpoints whose metadata
 	// cannot be read are returned with only their Key set, so that they can be reset.
@@ -44,6 +47,23 @@ type Store interface {
 	// MarkScanned records that a complete scan started at the given time found nothing that needs
 	// a new snapshot. It returns ErrConflict like Save.
 	MarkScanned(ctx context.Context, base Meta, at time.Time) (Meta, error)
+
+	// Prepare writes snap as the checkpoint's pending snapshot before the events of the scan that
+	// built it are published, and raises the high-water marks to snap's. The current snapshot stays
+	// current until Commit, but a crash in between leaves Meta.Pending set: the events may have
+	// reached subscribers, so the next poll must not diff against the current snapshot alone. It
+	// republishes the changes from the current to the pending snapshot (same ids, so JetStream
+	// drops those already stored), commits, and only then scans. A pending snapshot of an earlier
+	// Prepare is replaced. Prepare returns ErrConflict like Save.
+	Prepare(ctx context.Context, base Meta, snap *diff.Snapshot) (Meta, error)
+
+	// Commit makes the pending snapshot current once every event derived from it was acknowledged.
+	// snap is the snapshot passed to Prepare, for its counts. It returns ErrConflict like Save.
+	Commit(ctx context.Context, base Meta, snap *diff.Snapshot) (Meta, error)
+
+	// LoadPending returns the pending snapshot that meta names. It returns a *CorruptError when the
+	// object cannot be read.
+	LoadPending(ctx context.Context, meta Meta) (*diff.Snapshot, error)
 
 	// Reserve raises the high-water marks to at least hw before the events of a scan are
 	// published, so that a reset after a crash cannot hand out the same revisions again. It

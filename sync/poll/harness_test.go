@@ -250,6 +250,18 @@ func (h *harness) truth() map[recordKey]string {
 	return out
 }
 
+// truthOf returns the truth of one entity.
+func (h *harness) truthOf(entity schema.Entity) map[recordKey]string {
+	h.t.Helper()
+	out := h.truth()
+	for k := range out {
+		if k.entity != entity {
+			delete(out, k)
+		}
+	}
+	return out
+}
+
 // replay applies events to a state map the way the ClickHouse current-state views do.
 func replay(state map[recordKey]string, events []schema.Event) {
 	for _, ev := range events {

@@ -135,6 +135,9 @@ type Summary struct {
 	Guard *MassDeleteError
 	// Published and Duplicates count the events JetStream acknowledged, and those it had already.
 	Published, Duplicates int
+	// Recovered counts the events of an interrupted earlier poll that this poll republished before
+	// it scanned; RecoveredDuplicates those JetStream had stored already.
+	Recovered, RecoveredDuplicates int
 	// Stored reports whether a new checkpoint was stored.
 	Stored bool
 	// Duration is the poll's wall time.
@@ -195,6 +198,14 @@ func (p *Poller) Poll(ctx context.Context, req Request) (sum Summary, err error)
 	if err != nil {
 		return sum, fmt.Errorf("load checkpoint: %w", err)
 	}
+	if meta.Pending != "" {
+		// NB: an earlier poll stopped after Prepare: some or all of its events may have reached
+		// subscribers, so this scan must be compared with the snapshot they were derived from.
+		snap, meta, err = p.finishPending(ctx, req, snap, meta, &sum, log)
+		if err != nil {
+			return sum, err
+		}
+	}
 	opts := meta.ScanOptions(snap)
 	opts.ObservedAt = start.UTC()
 	scan, err := diff.NewScan(opts)
@@ -252,11 +263,12 @@ func (p *Poller) Poll(ctx context.Context, req Request) (sum Summary, err error)
 	}
 
 	if res.Len() > 0 {
-		// NB: the high-water mark is raised before publishing, so that a reset after a crash
-		// between publish and save cannot hand the same revisions out again.
-		meta, err = p.store.Reserve(ctx, meta, res.HighWater())
+		// NB: the next snapshot is stored as pending before anything is published, with the
+		// high-water marks raised, so that a poll after a crash in the middle knows which events
+		// may have gone out and cannot hand the same revisions out again.
+		meta, err = p.store.Prepare(ctx, meta, res.Next)
 		if err != nil {
-			return sum, fmt.Errorf("reserve revisions: %w", err)
+			return sum, fmt.Errorf("prepare checkpoint: %w", err)
 		}
 		if err := p.publish(ctx, req, res, &sum); err != nil {
 			return sum, err
@@ -275,6 +287,11 @@ func (p *Poller) Poll(ctx context.Context, req Request) (sum Summary, err error)
 		}
 	}
 	switch {
+	case res.Len() > 0:
+		if _, err = p.store.Commit(ctx, meta, res.Next); err != nil {
+			return sum, fmt.Errorf("commit checkpoint: %w", err)
+		}
+		sum.Stored = true
 	case res.Modified():
 		if _, err = p.store.Save(ctx, meta, res.Next); err != nil {
 			return sum, fmt.Errorf("save checkpoint: %w", err)
@@ -286,6 +303,48 @@ func (p *Poller) Poll(ctx context.Context, req Request) (sum Summary, err error)
 		}
 	}
 	return sum, nil
+}
+
+// finishPending completes a poll that stopped between storing its pending snapshot and committing
+// it. It republishes the changes from the current snapshot to the pending one, which get the same
+// ids as the first time because both scans start from the same snapshot, so JetStream drops those
+// it stored already; then it commits the pending snapshot and returns it as the base of this poll.
+// A dry run only returns the pending snapshot.
+func (p *Poller) finishPending(ctx context.Context, req Request, snap *diff.Snapshot, meta checkpoint.Meta, sum *Summary, log *zap.Logger) (*diff.Snapshot, checkpoint.Meta, error) {
+	pending, err := p.store.LoadPending(ctx, meta)
+	if err != nil {
+		return nil, meta, fmt.Errorf("load pending checkpoint: %w", err)
+	}
+	if req.DryRun {
+		return pending, meta, nil
+	}
+	opts := meta.ScanOptions(snap)
+	opts.ObservedAt = p.now().UTC()
+	scan, err := diff.NewScan(opts)
+	if err != nil {
+		return nil, meta, err
+	}
+	for r := range pending.Records() {
+		if err := scan.Add(r.ID, r.Data); err != nil {
+			return nil, meta, fmt.Errorf("replay pending checkpoint: %w", err)
+		}
+	}
+	res, err := scan.Finish(diff.Complete, scan.Missing())
+	if err != nil {
+		return nil, meta, fmt.Errorf("replay pending checkpoint: %w", err)
+	}
+	var replay Summary
+	if err := p.publish(ctx, req, res, &replay); err != nil {
+		return nil, meta, fmt.Errorf("republish the interrupted poll: %w", err)
+	}
+	meta, err = p.store.Commit(ctx, meta, pending)
+	if err != nil {
+		return nil, meta, fmt.Errorf("commit the interrupted poll: %w", err)
+	}
+	sum.Recovered, sum.RecoveredDuplicates = replay.Published, replay.Duplicates
+	log.Warn("finished an interrupted poll before scanning: republished its changes and committed its checkpoint",
+		zap.Int("events", replay.Published), zap.Int("already_stored", replay.Duplicates))
+	return pending, meta, nil
 }
 
 func (p *Poller) checkRequest(req Request) error {

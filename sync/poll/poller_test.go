@@ -2,6 +2,7 @@ package poll
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -204,28 +205,36 @@ func TestCrashBeforeCheckpointRepeatsEventIDs(t *testing.T) {
 	if len(firstEvents) == 0 || first.Published != len(firstEvents) {
 		t.Fatalf("crashed poll published %d events, stream holds %d", first.Published, len(firstEvents))
 	}
-	if _, _, err := h.store.Load(ctx, first.Key); err != nil {
+	meta, err := h.store.Meta(ctx, first.Key)
+	if err != nil {
 		t.Fatal(err)
 	}
-	meta, err := h.store.Meta(ctx, first.Key)
-	if err == nil && meta.Object != "" {
-		t.Fatalf("checkpoint stored despite the crash: %+v", meta)
+	if meta.Object != "" || meta.Pending == "" {
+		t.Fatalf("after the crash: current object %q, pending %q; want none current and one pending", meta.Object, meta.Pending)
 	}
 
-	// The rerun finds the same changes, gives them the same ids, and JetStream drops them all.
+	// The rerun first republishes the interrupted poll's events: the same ids, so JetStream reports
+	// every one as a duplicate and stores nothing new.
 	h.poller.afterPublish = nil
 	second, err := h.poller.Poll(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if second.Published != first.Published || second.Duplicates != second.Published {
-		t.Errorf("rerun: published %d with %d duplicates, want %d and %d", second.Published, second.Duplicates, first.Published, first.Published)
+	if second.Recovered != first.Published || second.RecoveredDuplicates != first.Published {
+		t.Errorf("rerun republished %d events with %d duplicates, want %d and %d", second.Recovered, second.RecoveredDuplicates, first.Published, first.Published)
+	}
+	if second.Published != 0 {
+		t.Errorf("rerun published %d new events, want none", second.Published)
 	}
 	if got := h.events(0); len(got) != len(firstEvents) {
 		t.Errorf("stream holds %d events after the rerun, want %d", len(got), len(firstEvents))
 	}
-	if !second.Stored {
-		t.Error("rerun did not store the checkpoint")
+	meta, err = h.store.Meta(ctx, first.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Object == "" || meta.Pending != "" {
+		t.Errorf("after the rerun: current object %q, pending %q; want the snapshot committed", meta.Object, meta.Pending)
 	}
 
 	// The same holds for updates: change records, crash again, rerun.
@@ -246,9 +255,114 @@ func TestCrashBeforeCheckpointRepeatsEventIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(crashed) != 5 || rerun.Duplicates != 5 {
-		t.Errorf("updates: %d events before the crash, %d duplicates after, want 5 and 5", len(crashed), rerun.Duplicates)
+	if len(crashed) != 5 || rerun.RecoveredDuplicates != 5 || rerun.Published != 0 {
+		t.Errorf("updates: %d events before the crash; after it %d duplicates and %d new events, want 5, 5 and 0",
+			len(crashed), rerun.RecoveredDuplicates, rerun.Published)
 	}
+}
+
+// TestCrashThenRevertIsCorrected covers changes that go out and are undone before the next poll:
+// the poll after the crash must correct what subscribers saw, not compare with the old checkpoint.
+func TestCrashThenRevertIsCorrected(t *testing.T) {
+	h := newHarness(t, harnessOptions{sim: testinvitesim.Options{Tasks: 1, CandidatesPerTask: 20, Sessions: -1}})
+	task := h.sim.TaskIDs()[0]
+	ctx := testContext(t)
+	req := Request{TaskID: task, Entity: schema.EntityTicket}
+	if _, err := h.poller.Poll(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+
+	ids, _ := h.sim.CandidateIDs(task)
+	edited := ids[0]
+	original, err := h.sim.Record("ticket", task, edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before struct {
+		Group string `json:"group"`
+	}
+	if err := json.Unmarshal(original, &before); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sim.UpdateCandidate(task, edited, testinvitesim.CandidateUpdate{Group: ptr("temporary")}); err != nil {
+		t.Fatal(err)
+	}
+	created, err := h.sim.AddCandidate(task, testinvitesim.CandidateSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	crash := errors.New("injected crash")
+	h.poller.afterPublish = func() error { return crash }
+	if _, err := h.poller.Poll(ctx, req); !errors.Is(err, crash) {
+		t.Fatalf("crashed poll: err = %v", err)
+	}
+	h.poller.afterPublish = nil
+
+	// Undo both changes in TestInvite before the next poll.
+	if err := h.sim.UpdateCandidate(task, edited, testinvitesim.CandidateUpdate{Group: ptr(before.Group)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sim.DeleteCandidate(task, created); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.poller.Poll(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+
+	state := map[recordKey]string{}
+	replay(state, h.events(0))
+	assertSameState(t, state, h.truthOf(schema.EntityTicket))
+}
+
+// halfPublisher publishes the first limit events of each call and then fails, like a process
+// that dies in the middle of publishing.
+type halfPublisher struct {
+	inner EventPublisher
+	limit int
+}
+
+func (p halfPublisher) Publish(ctx context.Context, events []schema.Event, progress func(int)) (publish.Stats, error) {
+	n := min(p.limit, len(events))
+	stats, err := p.inner.Publish(ctx, events[:n], progress)
+	if err != nil {
+		return stats, err
+	}
+	return stats, errors.New("injected crash in the middle of publishing")
+}
+
+func TestCrashDuringPublishIsCompleted(t *testing.T) {
+	h := newHarness(t, harnessOptions{sim: testinvitesim.Options{Tasks: 1, CandidatesPerTask: 40, Sessions: -1}})
+	task := h.sim.TaskIDs()[0]
+	ctx := testContext(t)
+	req := Request{TaskID: task, Entity: schema.EntityTicket}
+
+	h.poller.pub = halfPublisher{inner: h.pub, limit: 15}
+	if _, err := h.poller.Poll(ctx, req); err == nil {
+		t.Fatal("the poll with a failing publisher succeeded")
+	}
+	if n := len(h.events(0)); n != 15 {
+		t.Fatalf("stream holds %d events after the failed publish, want 15", n)
+	}
+
+	// Meanwhile a record that was published, and one that was not, change again.
+	ids, _ := h.sim.CandidateIDs(task)
+	for _, id := range []string{ids[0], ids[len(ids)-1]} {
+		if err := h.sim.UpdateCandidate(task, id, testinvitesim.CandidateUpdate{Group: ptr("later")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.poller.pub = h.pub
+	sum, err := h.poller.Poll(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Recovered != 40 || sum.RecoveredDuplicates != 15 {
+		t.Errorf("recovery republished %d events with %d duplicates, want 40 and 15", sum.Recovered, sum.RecoveredDuplicates)
+	}
+	state := map[recordKey]string{}
+	replay(state, h.events(0))
+	assertSameState(t, state, h.truthOf(schema.EntityTicket))
 }
 
 func ptr[T any](v T) *T { return &v }
