@@ -31,6 +31,8 @@ func TestStoreContract(t *testing.T) {
 		"resync request":            testResync,
 		"mark scanned":              testMarkScanned,
 		"reserve":                   testReserve,
+		"prepare and commit":        testPrepareCommit,
+		"reset drops pending":       testResetDropsPending,
 		"unknown checkpoint":        testUnknown,
 		"snapshot of another key":   testWrongSnapshot,
 		"list sorted with metadata": testList,
@@ -353,5 +355,84 @@ func testList(t *testing.T, store Store, c *clock) {
 	want := []Key{keys[2], keys[1], keys[0]}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("List keys %v, want %v", got, want)
+	}
+}
+
+func testPrepareCommit(t *testing.T, store Store, c *clock) {
+	ctx := context.Background()
+	_, meta, err := store.Load(ctx, ticketKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := scanTickets(t, meta, nil, 20, 0, t0)
+	saved, err := store.Save(ctx, meta, first.Next)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	next := scanTickets(t, saved, first.Next, 20, 1, t0.Add(time.Minute))
+	prepared, err := store.Prepare(ctx, saved, next.Next)
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if prepared.Pending == "" || prepared.Object != saved.Object {
+		t.Fatalf("after Prepare: object %q pending %q; want the old object current and a pending one", prepared.Object, prepared.Pending)
+	}
+	if prepared.HighWater != saved.HighWater.Max(next.HighWater()) {
+		t.Errorf("Prepare high-water %+v, want %+v", prepared.HighWater, saved.HighWater.Max(next.HighWater()))
+	}
+
+	// A crash here: Load still returns the old snapshot, with the pending one named in the metadata.
+	got, loaded, err := store.Load(ctx, ticketKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(records(got), records(first.Next)) || loaded.Pending != prepared.Pending {
+		t.Fatalf("Load after Prepare: pending %q; want the first snapshot and pending %q", loaded.Pending, prepared.Pending)
+	}
+	pending, err := store.LoadPending(ctx, loaded)
+	if err != nil {
+		t.Fatalf("LoadPending: %v", err)
+	}
+	if !reflect.DeepEqual(records(pending), records(next.Next)) {
+		t.Error("pending snapshot differs from the prepared one")
+	}
+
+	committed, err := store.Commit(ctx, loaded, pending)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if committed.Pending != "" || committed.Object != prepared.Pending || committed.Records != 20 {
+		t.Errorf("after Commit: %+v; want the pending object current", committed)
+	}
+	got, _, err = store.Load(ctx, ticketKey)
+	if err != nil || !reflect.DeepEqual(records(got), records(next.Next)) {
+		t.Errorf("Load after Commit = %v; want the committed snapshot", err)
+	}
+	if _, err := store.Commit(ctx, committed, pending); err == nil {
+		t.Error("Commit without a pending snapshot succeeded")
+	}
+	if _, err := store.Prepare(ctx, saved, next.Next); !errors.Is(err, ErrConflict) {
+		t.Errorf("Prepare on stale metadata: err = %v, want ErrConflict", err)
+	}
+}
+
+func testResetDropsPending(t *testing.T, store Store, c *clock) {
+	ctx := context.Background()
+	_, meta, _ := store.Load(ctx, ticketKey)
+	first := scanTickets(t, meta, nil, 5, 0, t0)
+	prepared, err := store.Prepare(ctx, meta, first.Next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reset, err := store.Reset(ctx, ticketKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reset.Pending != "" || reset.Object != "" {
+		t.Errorf("after Reset: object %q pending %q; want neither", reset.Object, reset.Pending)
+	}
+	if reset.RevisionFloor < prepared.HighWater.Revision {
+		t.Errorf("revision floor %d below the prepared mark %d", reset.RevisionFloor, prepared.HighWater.Revision)
 	}
 }
