@@ -178,20 +178,42 @@ func TestMigrateConcurrentRunners(t *testing.T) {
 }
 
 func TestMigrateLockTimeout(t *testing.T) {
-	c, cfg := migrated(t)
-	// Another runner's live claim, far from expiring.
+	cfg := clickhousetest.Config(t)
+	// A fresh database with the migration tables but no migration applied, and another runner's
+	// live claim, far from expiring.
+	boot, err := schema.BootstrapStatements(schema.RenderOptions{Database: cfg.Database})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range boot {
+		clickhousetest.Exec(t, cfg.Addresses[0], stmt)
+	}
 	clickhousetest.Exec(t, cfg.Addresses[0],
 		"INSERT INTO "+cfg.Database+".schema_migrations_lock (owner, lease_until, released, updated_at) SELECT 'other', now() + 3600, 0, 1")
 	cfg.MigrationLockTimeout = 300 * time.Millisecond
 	blocked := newClient(t, cfg, nil)
-	_, err := blocked.Migrate(context.Background())
+	_, err = blocked.Migrate(context.Background())
 	if !errors.Is(err, clickhouse.ErrLockTimeout) {
 		t.Fatalf("Migrate error = %v, want ErrLockTimeout", err)
 	}
 	if !strings.Contains(err.Error(), "other") {
 		t.Errorf("error %q does not name the holder", err)
 	}
-	_ = c
+}
+
+func TestMigrateCurrentIgnoresHeldLock(t *testing.T) {
+	_, cfg := migrated(t)
+	// A runner that died holding the lock must not block starts that have nothing to apply.
+	clickhousetest.Exec(t, cfg.Addresses[0],
+		"INSERT INTO "+cfg.Database+".schema_migrations_lock (owner, lease_until, released, updated_at) SELECT 'crashed', now() + 3600, 0, 1")
+	cfg.MigrationLockTimeout = 300 * time.Millisecond
+	applied, err := newClient(t, cfg, nil).Migrate(context.Background())
+	if err != nil {
+		t.Fatalf("Migrate of a current database with a held lock: %v", err)
+	}
+	if len(applied) != 0 {
+		t.Errorf("applied %d migrations to a current database", len(applied))
+	}
 }
 
 func TestMigrationChecksumMismatch(t *testing.T) {

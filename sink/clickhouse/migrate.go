@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,6 +138,20 @@ func (c *Client) Migrate(ctx context.Context) ([]MigrationState, error) {
 		}
 	}
 
+	// Most starts find nothing to apply: check without the lock first, so that a lock left by a
+	// runner that died keeps nobody waiting for its lease when there is nothing to do.
+	current, err := c.appliedMigrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	states, err := mergeStates(migrations, current)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(states, func(s MigrationState) bool { return !s.Applied }) {
+		return nil, nil
+	}
+
 	lock, err := c.acquireLock(ctx)
 	if err != nil {
 		return nil, err
@@ -156,7 +171,7 @@ func (c *Client) Migrate(ctx context.Context) ([]MigrationState, error) {
 	if err != nil {
 		return nil, err
 	}
-	states, err := mergeStates(migrations, applied)
+	states, err = mergeStates(migrations, applied)
 	if err != nil {
 		return nil, err
 	}
