@@ -24,8 +24,8 @@ type syncSide struct {
 }
 
 // newSyncSide provisions the stream and the buckets and builds the poller. It does not start any
-// schedule.
-func (a *app) newSyncSide(ctx context.Context, conn *natsconn.Conn) (*syncSide, error) {
+// schedule. owner names the holder of the task leases; empty uses host name and process id.
+func (a *app) newSyncSide(ctx context.Context, conn *natsconn.Conn, owner string) (*syncSide, error) {
 	cfg := a.cfg
 	log := a.log
 	if _, err := publish.EnsureStream(ctx, conn.JS, cfg.Publish.Stream, log.Named("publish")); err != nil {
@@ -45,7 +45,7 @@ func (a *app) newSyncSide(ctx context.Context, conn *natsconn.Conn) (*syncSide, 
 	if err != nil {
 		return nil, err
 	}
-	s.leaser, err = publish.NewLeaser(ctx, conn.JS, cfg.Publish.Lease, "", log.Named("lease"))
+	s.leaser, err = publish.NewLeaser(ctx, conn.JS, cfg.Publish.Lease, owner, log.Named("lease"))
 	if err != nil {
 		return nil, err
 	}

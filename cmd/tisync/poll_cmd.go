@@ -99,7 +99,7 @@ func (a *app) pollNow(ctx context.Context, taskID string, entities []schema.Enti
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	side, err := a.newSyncSide(ctx, conn)
+	side, err := a.newSyncSide(ctx, conn, "")
 	if err != nil {
 		return err
 	}

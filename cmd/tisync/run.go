@@ -134,7 +134,12 @@ func (a *app) runWithNATS(ctx context.Context, conn *natsconn.Conn) error {
 		components = append(components, component{name: "http", run: ops.Run})
 	}
 	if a.cfg.Poll.Enabled {
-		side, err := a.newSyncSide(ctx, conn)
+		owner, release, err := a.instanceOwner()
+		if err != nil {
+			return err
+		}
+		defer release()
+		side, err := a.newSyncSide(ctx, conn, owner)
 		if err != nil {
 			return err
 		}

@@ -33,7 +33,9 @@ type leaseValue struct {
 }
 
 // NewLeaser creates or updates the lease bucket and returns a Leaser whose leases name owner as
-// their holder. An empty owner becomes the host name and process id.
+// their holder. An empty owner becomes the host name and process id. A Leaser takes over a lease
+// held under its own owner name, so a daemon that keeps its owner name across restarts resumes its
+// tasks at once; two live processes must therefore never share an owner name.
 func NewLeaser(ctx context.Context, js jetstream.JetStream, cfg LeaseConfig, owner string, log *zap.Logger) (*Leaser, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -96,7 +98,11 @@ func (l *Leaser) Acquire(ctx context.Context, organizationID, taskID string) (*L
 	}
 	revision, err := l.kv.Create(ctx, key, value)
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		return nil, l.heldError(ctx, key)
+		revision, err = l.takeOver(ctx, key, value)
+	}
+	var held *LeaseHeldError
+	if errors.As(err, &held) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("acquire lease %s: %w", key, err)
@@ -106,6 +112,36 @@ func (l *Leaser) Acquire(ctx context.Context, organizationID, taskID string) (*L
 	lease := &Lease{leaser: l, key: key, revision: revision, cancel: cancel, done: make(chan struct{}), ended: make(chan struct{})}
 	go lease.renew(renewCtx, value)
 	return lease, nil
+}
+
+// takeOver takes a lease that an earlier run of the same owner left behind, for example a daemon
+// restarted after a crash, instead of waiting for its TTL. It returns a *LeaseHeldError when
+// another owner holds the lease.
+func (l *Leaser) takeOver(ctx context.Context, key string, value []byte) (uint64, error) {
+	entry, err := l.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		// The lease expired between Create and Get: try once more.
+		revision, err := l.kv.Create(ctx, key, value)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, l.heldError(ctx, key)
+		}
+		return revision, err
+	}
+	if err != nil {
+		return 0, err
+	}
+	var held leaseValue
+	if json.Unmarshal(entry.Value(), &held) != nil || held.Owner != l.owner {
+		return 0, l.heldError(ctx, key)
+	}
+	revision, err := l.kv.Update(ctx, key, value, entry.Revision())
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, l.heldError(ctx, key)
+	}
+	if err == nil {
+		l.log.Info("took over the lease of an earlier run", zap.String("lease", key), zap.Time("held_since", held.AcquiredAt))
+	}
+	return revision, err
 }
 
 func (l *Leaser) heldError(ctx context.Context, key string) error {

@@ -113,3 +113,40 @@ func TestLeaseExpiresAndIsLost(t *testing.T) {
 		t.Errorf("Err = %v, want ErrLeaseLost", lease.Err())
 	}
 }
+
+func TestLeaseTakenOverBySameOwner(t *testing.T) {
+	_, nc := runServer(t)
+	ctx := testContext(t)
+	js, _ := jetstream.New(nc)
+	cfg := DefaultConfig().Lease
+
+	crashed, err := NewLeaser(ctx, js, cfg, "host/instance-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := crashed.Acquire(ctx, "org1", "task1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The process dies: the renewals stop and nothing is released.
+	lease.cancel()
+	<-lease.ended
+
+	restarted, err := NewLeaser(ctx, js, cfg, "host/instance-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := restarted.Acquire(ctx, "org1", "task1")
+	if err != nil {
+		t.Fatalf("restarted owner could not take over its lease: %v", err)
+	}
+	defer resumed.Release(ctx)
+
+	other, err := NewLeaser(ctx, js, cfg, "host/instance-2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Acquire(ctx, "org1", "task1"); !errors.Is(err, ErrLeaseHeld) {
+		t.Errorf("another owner: err = %v, want ErrLeaseHeld", err)
+	}
+}
