@@ -20,7 +20,7 @@ import (
 )
 
 // discoveryMaxAge is how long a discovered task list is reused. Ticket and test session cycles
-// usually fire in the same minute and share one discovery.
+// usually fire in the same second and share one discovery.
 const discoveryMaxAge = 5 * time.Second
 
 // orphanSweepInterval is how often the scheduler removes unreferenced checkpoint objects.
