@@ -46,7 +46,10 @@ func (a *app) sinkComponent(conn *natsconn.Conn) (component, *clickhouse.Client,
 	if err != nil {
 		return component{}, nil, err
 	}
-	consumer, err := consume.New(a.cfg.Sink.Config, conn.JS, ch, a.log, a.registry)
+	// The sink's last batch must fit in the bound of the whole stop.
+	sinkCfg := a.cfg.Sink.Config
+	sinkCfg.ShutdownTimeout = min(sinkCfg.ShutdownTimeout, a.cfg.ShutdownTimeout*2/3)
+	consumer, err := consume.New(sinkCfg, conn.JS, ch, a.log, a.registry)
 	if err != nil {
 		ch.Close()
 		return component{}, nil, err

@@ -262,10 +262,16 @@ func (h *harness) truthOf(entity schema.Entity) map[recordKey]string {
 	return out
 }
 
-// replay applies events to a state map the way the ClickHouse current-state views do.
+// replay applies events to a state map the way the ClickHouse current-state views do: per record,
+// the event with the largest version wins, whatever the order of the stream.
 func replay(state map[recordKey]string, events []schema.Event) {
+	versions := map[recordKey]uint64{}
 	for _, ev := range events {
 		k := recordKey{ev.Data.Entity, ev.Data.EntityID}
+		if v, seen := versions[k]; seen && v > ev.Data.Version {
+			continue
+		}
+		versions[k] = ev.Data.Version
 		if ev.Data.Op == schema.OpDeleted {
 			delete(state, k)
 			continue

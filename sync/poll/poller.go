@@ -206,8 +206,11 @@ func (p *Poller) Poll(ctx context.Context, req Request) (sum Summary, err error)
 			return sum, err
 		}
 	}
+	// The scan is stamped now rather than at the start of the poll, so that its events order
+	// after those a recovery above republished.
+	observed := p.now().UTC()
 	opts := meta.ScanOptions(snap)
-	opts.ObservedAt = start.UTC()
+	opts.ObservedAt = observed
 	scan, err := diff.NewScan(opts)
 	if err != nil {
 		return sum, err
@@ -298,7 +301,7 @@ func (p *Poller) Poll(ctx context.Context, req Request) (sum Summary, err error)
 		}
 		sum.Stored = true
 	case kind == diff.Complete:
-		if _, err = p.store.MarkScanned(ctx, meta, start.UTC()); err != nil {
+		if _, err = p.store.MarkScanned(ctx, meta, observed); err != nil {
 			return sum, fmt.Errorf("mark checkpoint scanned: %w", err)
 		}
 	}
@@ -334,8 +337,16 @@ func (p *Poller) finishPending(ctx context.Context, req Request, snap *diff.Snap
 		return nil, meta, fmt.Errorf("replay pending checkpoint: %w", err)
 	}
 	var replay Summary
-	if err := p.publish(ctx, req, res, &replay); err != nil {
-		return nil, meta, fmt.Errorf("republish the interrupted poll: %w", err)
+	if res.Len() > 0 {
+		// NB: the republished events carry versions of this moment, above those of the first
+		// attempt: the marks must cover them, so that the scan that follows orders after them.
+		meta, err = p.store.Reserve(ctx, meta, res.HighWater())
+		if err != nil {
+			return nil, meta, fmt.Errorf("reserve versions of the interrupted poll: %w", err)
+		}
+		if err := p.publish(ctx, req, res, &replay); err != nil {
+			return nil, meta, fmt.Errorf("republish the interrupted poll: %w", err)
+		}
 	}
 	meta, err = p.store.Commit(ctx, meta, pending)
 	if err != nil {

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,38 +46,52 @@ func TestKillBeforeCheckpointThenRevert(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Only the ticket poll that publishes the two changes stores a checkpoint object: the daemon
-	// dies while it writes that object, after JetStream acknowledged the events.
-	killed := make(chan error, 1)
-	var once sync.Once
-	hook := func(kind, subject string) {
-		if kind == "checkpoint" {
-			once.Do(func() { killed <- s.d.sigkill() })
-		}
-	}
-	watch.hook.Store(&hook)
-	created, err := s.sim.AddCandidate(task, testinvitesim.CandidateSpec{Fullname: "Short Lived", Email: "short.lived@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The poll that finds the two changes stores its next checkpoint as pending, publishes, and
+	// then commits the checkpoint with one quick metadata update. The daemon dies as soon as the
+	// first of the events is in the stream, which is almost always before that update. When the
+	// commit wins the race, the attempt proves nothing: the test lets the daemon catch up and tries
+	// again with new changes.
+	var created string
 	group := "edited-then-reverted"
-	if err := s.sim.UpdateCandidate(task, edited, testinvitesim.CandidateUpdate{Group: &group}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-killed:
+	for attempt := 1; ; attempt++ {
+		run := s.d.run()
+		killed := make(chan error, 1)
+		var once sync.Once
+		hook := func(kind, subject string) {
+			if kind == "event" && strings.Contains(subject, ".ticket.") {
+				once.Do(func() { killed <- s.d.sigkill() })
+			}
+		}
+		watch.hook.Store(&hook)
+		created, err = s.sim.AddCandidate(task, testinvitesim.CandidateSpec{Fullname: "Short Lived", Email: "short.lived@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(time.Minute):
-		t.Fatal("no poll stored a checkpoint within a minute of the changes")
-	}
-	watch.hook.Store(nil)
-	committed := s.d.logs(func(l logLine) bool {
-		return l.run == 1 && l.msg == "poll finished" && l.str("entity") == "ticket" && l.num("created") > 0
-	})
-	if len(committed) > 0 {
-		t.Fatalf("the kill came after the poll had stored its checkpoint: %s", committed[0].raw)
+		group = fmt.Sprintf("edited-then-reverted-%d", attempt)
+		if err := s.sim.UpdateCandidate(task, edited, testinvitesim.CandidateUpdate{Group: &group}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-killed:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("no poll published the changes within a minute")
+		}
+		watch.hook.Store(nil)
+		committed := s.d.logs(func(l logLine) bool {
+			return l.run == run && l.msg == "poll finished" && l.str("entity") == "ticket" && l.num("created") > 0
+		})
+		if len(committed) == 0 {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("in 3 attempts the kill always came after the poll had stored its checkpoint: %s", committed[0].raw)
+		}
+		t.Logf("attempt %d: the checkpoint was committed before the kill; trying again", attempt)
+		s.d.start()
+		s.settle(time.Minute)
 	}
 
 	if err := s.sim.DeleteCandidate(task, created); err != nil {
@@ -94,13 +110,9 @@ func TestKillBeforeCheckpointThenRevert(t *testing.T) {
 		created, edited).Scan(&published); err != nil {
 		t.Fatal(err)
 	}
-	if published < 2 {
-		t.Fatalf("%d events of the killed poll reached ClickHouse, want 2", published)
+	if published < 1 {
+		t.Fatalf("%d events of the killed poll reached ClickHouse, want at least 1", published)
 	}
 	assertMatchesTruth(t, s.wh, final)
-	if t.Failed() {
-		t.Log("a poll that published events and died before storing its checkpoint leaves those events uncorrected " +
-			"when the records return to their checkpointed state or are deleted before the next poll: the next poll " +
-			"diffs against the old checkpoint and finds nothing to publish")
-	}
+
 }

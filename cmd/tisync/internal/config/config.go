@@ -211,9 +211,6 @@ func (c *Config) Validate() error {
 	if c.Sink.Enabled {
 		errs = append(errs, prefixed("sink", c.Sink.Config.Validate())...)
 		errs = append(errs, prefixed("clickhouse", c.ClickHouse.Validate())...)
-		if c.Sink.ShutdownTimeout > c.ShutdownTimeout {
-			errs = append(errs, fmt.Errorf("sink.shutdown_timeout: %s is longer than shutdown_timeout %s: expected at most the whole stop's bound", c.Sink.ShutdownTimeout, c.ShutdownTimeout))
-		}
 		if c.Sink.Stream != c.Publish.Stream.Name {
 			errs = append(errs, fmt.Errorf("sink.stream: %q differs from publish.stream.name %q: expected the sink to read the stream the pollers write", c.Sink.Stream, c.Publish.Stream.Name))
 		}
