@@ -671,6 +671,8 @@ func (p *Poller) record(req Request, sum Summary, err error) {
 		zap.Int("found_again", sum.FoundAgain),
 		zap.Int("published", sum.Published),
 		zap.Int("duplicates", sum.Duplicates),
+		zap.Int("recovered", sum.Recovered),
+		zap.Int("recovered_duplicates", sum.RecoveredDuplicates),
 		zap.Bool("guard_tripped", sum.Guard != nil),
 		zap.Duration("duration", sum.Duration))
 }
