@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,17 +26,21 @@ type streamWatch struct {
 	// metadata last changed.
 	uncommitted map[string]int
 
+	// prepared is the number of checkpoints whose metadata names a pending snapshot.
+	prepared map[string]bool
+
 	events atomic.Int64
 	chunks atomic.Int64
-	// hook, when set, runs on each published event (kind "event") and on each chunk of a
-	// checkpoint object being stored (kind "checkpoint").
+	// hook, when set, runs on each published event (kind "event"), on each chunk of a checkpoint
+	// object being stored (kind "checkpoint") and on each metadata update that marks a checkpoint
+	// pending (kind "prepared").
 	hook atomic.Pointer[func(kind, subject string)]
 }
 
 // watchStream subscribes on nc, which must reconnect across daemon restarts.
 func watchStream(t testing.TB, nc *nats.Conn) *streamWatch {
 	t.Helper()
-	w := &streamWatch{uncommitted: map[string]int{}}
+	w := &streamWatch{uncommitted: map[string]int{}, prepared: map[string]bool{}}
 	subs := []struct {
 		subject string
 		fn      nats.MsgHandler
@@ -89,9 +94,29 @@ func (w *streamWatch) onMeta(msg *nats.Msg) {
 	if len(tokens) != 5 {
 		return
 	}
+	key := tokens[3] + "/" + tokens[4]
+	var meta struct {
+		Pending string `json:"pending"`
+	}
+	_ = json.Unmarshal(msg.Data, &meta)
 	w.mu.Lock()
-	delete(w.uncommitted, tokens[3]+"/"+tokens[4])
+	delete(w.uncommitted, key)
+	if meta.Pending != "" {
+		w.prepared[key] = true
+	} else {
+		delete(w.prepared, key)
+	}
 	w.mu.Unlock()
+	if meta.Pending != "" {
+		w.fire("prepared", msg.Subject)
+	}
+}
+
+// preparedNow reports whether some checkpoint is pending: a poll between prepare and commit.
+func (w *streamWatch) preparedNow() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.prepared) > 0
 }
 
 func (w *streamWatch) fire(kind, subject string) {
@@ -116,5 +141,6 @@ func (w *streamWatch) publishedUncommitted() []string {
 func (w *streamWatch) forget() {
 	w.mu.Lock()
 	clear(w.uncommitted)
+	clear(w.prepared)
 	w.mu.Unlock()
 }
