@@ -300,7 +300,9 @@ func TestCrashRecovery(t *testing.T) {
 	for _, l := range s.d.logs(func(l logLine) bool { return l.msg == "poll finished" }) {
 		duplicates = max(duplicates, l.num("duplicates"), l.num("recovered_duplicates"))
 	}
-	recoveries := s.d.logs(func(l logLine) bool { return l.msg == "finished an interrupted poll before scanning: republished its changes and committed its checkpoint" })
+	recoveries := s.d.logs(func(l logLine) bool {
+		return l.msg == "finished an interrupted poll before scanning: republished its changes and committed its checkpoint"
+	})
 	if len(recoveries) == 0 {
 		t.Error("no run finished an interrupted poll: no kill landed between a checkpoint's prepare and its commit")
 	}
