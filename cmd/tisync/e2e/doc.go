@@ -10,13 +10,14 @@
 //   - TestChurnAndFaults: churn rounds under injected API faults; after every round the tables
 //     catch up with the truth, and change_events keeps every state a poll could observe.
 //   - TestCrashRecovery: the daemon is killed with SIGKILL at least ten times, during scans,
-//     between publish and checkpoint and during ClickHouse inserts, and restarted each time.
+//     between a checkpoint's prepare and commit (while events are published) and during
+//     ClickHouse inserts, and restarted each time.
 //   - TestOutages: ClickHouse unreachable, storms of 5xx and 429 responses, pagination drift.
 //   - TestOperations: counters on /metrics and the ClickHouse check of /readyz.
 //   - TestKillBeforeCheckpointThenRevert: a kill between publish and checkpoint, after which the
 //     records change back or disappear, must still end with the tables equal to the truth.
-//   - TestKillDuringMigrationCheck: a kill while the sink holds the migration lock at start-up must
-//     not stall the next run's sink.
+//   - TestStaleMigrationLockDoesNotStall: a migration lock left by a killed run must not stall the
+//     next run's sink when no migration is pending.
 //   - TestClickHouseRequired: TISYNC_REQUIRE_CLICKHOUSE turns a missing server into a failure.
 //   - Benchmark*: change latency, API requests and rows written per cycle, and the daemon's
 //     memory while tracking a million records. BENCHMARKS.md records the figures.
