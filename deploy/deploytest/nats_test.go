@@ -313,11 +313,20 @@ func TestNATSClusterServesTisync(t *testing.T) {
 		if err := rc.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := js.Publish(ctx, subject, []byte("{}")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := sub.NextMsg(10 * time.Second); err != nil {
-			t.Errorf("core subscription to testinvite.> as tisync_reader: %v", err)
+		// The subscription's interest reaches the other servers over the routes a moment after the
+		// flush, so publish until a message arrives.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, err := js.Publish(ctx, subject, []byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sub.NextMsg(250 * time.Millisecond); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("core subscription to testinvite.> as tisync_reader received nothing within 10s")
+				break
+			}
 		}
 	})
 
