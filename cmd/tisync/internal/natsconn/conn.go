@@ -64,6 +64,8 @@ func ConnectClient(ctx context.Context, cfg Config, log *zap.Logger) (*Conn, err
 	if log == nil {
 		log = zap.NewNop()
 	}
+	// A command's output is its result: the connection's lifecycle lines only matter on failure.
+	log = log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))
 	if !cfg.IsEmbedded() {
 		return dialExternal(ctx, cfg, log)
 	}
