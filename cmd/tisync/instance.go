@@ -13,9 +13,9 @@ import (
 )
 
 // instanceOwner returns the name a daemon's task leases carry: the host name and an id kept in
-// data_dir, so that a daemon restarted after a crash takes over the leases of its previous run at
-// once instead of waiting for their TTL. It locks data_dir until release is called, because two
-// live processes sharing the name could both take one lease.
+// data_dir. A daemon restarted after a crash thus takes over the leases of its previous run at once
+// instead of waiting for their TTL. It locks data_dir until release is called, because two live
+// processes sharing the name could both take one lease.
 func (a *app) instanceOwner() (owner string, release func(), err error) {
 	dir := a.cfg.DataDir
 	if err := os.MkdirAll(dir, 0o750); err != nil {

@@ -267,8 +267,8 @@ func (p *Poller) Poll(ctx context.Context, req Request) (sum Summary, err error)
 
 	if res.Len() > 0 {
 		// NB: the next snapshot is stored as pending before anything is published, with the
-		// high-water marks raised, so that a poll after a crash in the middle knows which events
-		// may have gone out and cannot hand the same revisions out again.
+		// high-water marks raised. After a crash in the middle, the next poll then finds which
+		// events may have gone out, and no revision is handed out twice.
 		meta, err = p.store.Prepare(ctx, meta, res.Next)
 		if err != nil {
 			return sum, fmt.Errorf("prepare checkpoint: %w", err)
@@ -309,9 +309,9 @@ func (p *Poller) Poll(ctx context.Context, req Request) (sum Summary, err error)
 }
 
 // finishPending completes a poll that stopped between storing its pending snapshot and committing
-// it. It republishes the changes from the current snapshot to the pending one, which get the same
-// ids as the first time because both scans start from the same snapshot, so JetStream drops those
-// it stored already; then it commits the pending snapshot and returns it as the base of this poll.
+// it. It republishes the changes from the current snapshot to the pending one. They get the same
+// ids as the first time, because both scans start from the same snapshot, so JetStream drops those
+// it stored already. Then it commits the pending snapshot and returns it as the base of this poll.
 // A dry run only returns the pending snapshot.
 func (p *Poller) finishPending(ctx context.Context, req Request, snap *diff.Snapshot, meta checkpoint.Meta, sum *Summary, log *zap.Logger) (*diff.Snapshot, checkpoint.Meta, error) {
 	pending, err := p.store.LoadPending(ctx, meta)

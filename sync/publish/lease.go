@@ -35,7 +35,7 @@ type leaseValue struct {
 // NewLeaser creates or updates the lease bucket and returns a Leaser whose leases name owner as
 // their holder. An empty owner becomes the host name and process id. A Leaser takes over a lease
 // held under its own owner name, so a daemon that keeps its owner name across restarts resumes its
-// tasks at once; two live processes must therefore never share an owner name.
+// tasks at once. Two live processes must therefore never share an owner name.
 func NewLeaser(ctx context.Context, js jetstream.JetStream, cfg LeaseConfig, owner string, log *zap.Logger) (*Leaser, error) {
 	if log == nil {
 		log = zap.NewNop()
