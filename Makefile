@@ -18,10 +18,11 @@ vet:
 	$(GO) vet ./...
 
 # test starts ClickHouse (installing it with apt when missing) and runs the whole suite with the
-# integration tests required: a test that cannot reach a service fails instead of skipping.
+# integration tests required (a test that cannot reach a service fails instead of skipping) and
+# the race detector on.
 test: services-up
 	$(GO) vet ./...
-	TISYNC_REQUIRE_CLICKHOUSE=1 $(GO) test -count=1 -timeout 30m ./...
+	TISYNC_REQUIRE_CLICKHOUSE=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 # test-short runs the unit tests only; tests that need ClickHouse skip when it is not running.
 test-short:
