@@ -5,7 +5,8 @@
 # running (deploy/local/clickhouse.sh stop stops it).
 #
 # Environment: DEMO_TASKS (20), DEMO_CANDIDATES (50000), DEMO_SESSIONS (150000), DEMO_CHURN_RATE
-# (churn events per second, 20), DEMO_SIM_ADDR (127.0.0.1:8080).
+# (churn events per second, 20), DEMO_SIM_ADDR (127.0.0.1:8080), and CLICKHOUSE_TCP_PORT and
+# CLICKHOUSE_HTTP_PORT (9000, 8123) as for deploy/local/clickhouse.sh.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -60,4 +61,5 @@ MSG
 
 # The demo key is the simulator's default; a real deployment reads its key from a secret.
 TISYNC_TESTINVITE_PRIVATE_KEY=sim-private-key TISYNC_TESTINVITE_BASE_URL="http://$sim_addr" \
+  TISYNC_CLICKHOUSE_ADDRESSES="127.0.0.1:${CLICKHOUSE_TCP_PORT:-9000}" \
   bin/tisync run --config deploy/local/demo.yaml
