@@ -17,6 +17,7 @@ dir=$data_root/clickhouse
 http_port=${CLICKHOUSE_HTTP_PORT:-8123}
 tcp_port=${CLICKHOUSE_TCP_PORT:-9000}
 pid_file=$dir/clickhouse-server.pid
+ports_file=$dir/ports
 server_bin=/usr/sbin/clickhouse-server
 
 log() { printf 'clickhouse.sh: %s\n' "$*" >&2; }
@@ -59,10 +60,22 @@ write_config() {
   cp "$repo/deploy/local/clickhouse-users.xml" "$dir/users.xml"
 }
 
+# check_ports fails when the server this script started listens on other ports than requested:
+# the PID file alone cannot tell, and a ping on the requested port may reach another server.
+check_ports() {
+  local pid=$1 running
+  [[ -f $ports_file ]] || return 0 # started by an older version of this script
+  running=$(<"$ports_file")
+  if [[ $running != "$http_port $tcp_port" ]]; then
+    die "the server this script started (PID $pid) listens on HTTP and native ports $running, not $http_port $tcp_port: stop it with the ports it was started with, or use those ports"
+  fi
+}
+
 start() {
   command -v curl >/dev/null || install_packages
   install_packages
   if pid=$(running_pid); then
+    check_ports "$pid"
     if ping_ok; then
       log "already running (PID $pid) on 127.0.0.1:$tcp_port (native) and :$http_port (HTTP)"
       return
@@ -83,6 +96,7 @@ start() {
   setsid "$server_bin" --config-file="$dir/config.xml" >>"$dir/log/stdout.log" 2>&1 </dev/null &
   local started=$!
   echo "$started" >"$pid_file"
+  echo "$http_port $tcp_port" >"$ports_file"
   for _ in $(seq 1 120); do
     if ping_ok; then
       log "ready (PID $started) on 127.0.0.1:$tcp_port (native) and :$http_port (HTTP)"
@@ -116,6 +130,9 @@ stop() {
 
 status() {
   local pid
+  if pid=$(running_pid); then
+    check_ports "$pid"
+  fi
   if pid=$(running_pid) && ping_ok; then
     echo "running (PID $pid) on 127.0.0.1:$tcp_port (native) and :$http_port (HTTP), data in $dir"
   else
