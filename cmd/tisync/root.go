@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -53,10 +54,21 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "tisync: %v\n", err)
 	var usage *usageError
-	if errors.As(err, &usage) {
+	if errors.As(err, &usage) || cobraUsageError(err) {
 		return 2
 	}
 	return 1
+}
+
+// cobraUsageError reports whether err is one of cobra's own command-line errors: an unknown command
+// or a wrong number of arguments. Cobra has no error types for them, only these messages.
+func cobraUsageError(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command ") ||
+		strings.Contains(msg, " arg(s), received ") ||
+		strings.HasPrefix(msg, "accepts ") ||
+		strings.HasPrefix(msg, "requires at least ") ||
+		strings.HasPrefix(msg, "unknown shorthand flag")
 }
 
 // usageError marks errors in the command line itself, which exit with code 2.

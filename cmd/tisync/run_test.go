@@ -308,6 +308,15 @@ func TestUnknownFlagIsUsageError(t *testing.T) {
 	}
 }
 
+func TestUsageErrorsExitTwo(t *testing.T) {
+	for _, args := range [][]string{{"bogus"}, {"checkpoint", "show"}, {"dlq", "show", "1", "2"}, {"version", "extra"}} {
+		var stderr bytes.Buffer
+		if code := execute(context.Background(), args, io.Discard, &stderr); code != 2 {
+			t.Errorf("tisync %s: exit code %d, want 2 (%s)", strings.Join(args, " "), code, strings.TrimSpace(stderr.String()))
+		}
+	}
+}
+
 func TestVersionCommand(t *testing.T) {
 	var stdout bytes.Buffer
 	if code := execute(context.Background(), []string{"version"}, &stdout, io.Discard); code != 0 {

@@ -240,6 +240,7 @@ func TestDockerfileImage(t *testing.T) {
 	effective := configCheck(t, "", map[string]string{
 		"TISYNC_DATA_DIR":                   env["TISYNC_DATA_DIR"],
 		"TISYNC_TESTINVITE_ORGANIZATION_ID": "DemoOrganization0001",
+		"TISYNC_TESTINVITE_PRIVATE_KEY":     "test-key",
 	})
 	assertSetting(t, effective, "data_dir", "/var/lib/tisync")
 	listen, _ := lookup(effective, "http.listen")

@@ -79,7 +79,7 @@ func TestSystemdUnit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("TimeoutStopSec: %v", err)
 	}
-	effective := configCheck(t, "", map[string]string{"TISYNC_TESTINVITE_ORGANIZATION_ID": "DemoOrganization0001"})
+	effective := configCheck(t, "", map[string]string{"TISYNC_TESTINVITE_ORGANIZATION_ID": "DemoOrganization0001", "TISYNC_TESTINVITE_PRIVATE_KEY": "test-key"})
 	timeout, err := time.ParseDuration(effective["shutdown_timeout"].(string))
 	if err != nil {
 		t.Fatalf("shutdown_timeout: %v", err)

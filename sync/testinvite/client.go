@@ -108,7 +108,7 @@ func New(cfg Config, logger *zap.Logger, reg prometheus.Registerer, opts ...Opti
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("testinvite config: %w", err)
 	}
-	if err := cfg.checkSecrets(); err != nil {
+	if err := cfg.CheckSecrets(); err != nil {
 		return nil, fmt.Errorf("testinvite config: %w", err)
 	}
 	if logger == nil {

@@ -224,8 +224,8 @@ func (a AuthConfig) validate() error {
 	return nil
 }
 
-// checkSecrets reports a missing secret that the configured scheme needs.
-func (c Config) checkSecrets() error {
+// CheckSecrets reports a missing secret that the configured scheme needs. New calls it too.
+func (c Config) CheckSecrets() error {
 	switch c.Auth.Scheme {
 	case SchemeBasic:
 		if c.PrivateKey == "" {

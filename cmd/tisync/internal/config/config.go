@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -52,6 +53,8 @@ type Config struct {
 
 	// secretSources records where each secret came from, for the masked output of `config check`.
 	secretSources map[string]string
+	// problems are the settings of the file that could not be decoded; Validate reports them.
+	problems []error
 }
 
 // SinkConfig configures the ClickHouse sink: whether it runs, and its consumer.
@@ -105,8 +108,14 @@ func Load(path string, environ []string) (*Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w", err)
 		}
-		if err := decodeYAML(data, &cfg); err != nil {
+		problems, err := decodeYAML(data, &cfg)
+		if err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		// A setting of the wrong type leaves its default: Validate reports it with every other
+		// problem instead of stopping at the first.
+		for _, p := range problems {
+			cfg.problems = append(cfg.problems, fmt.Errorf("config %s: %s", path, p))
 		}
 	}
 	env := parseEnviron(environ)
@@ -128,38 +137,136 @@ func (c *Config) resolve() {
 }
 
 // decodeYAML decodes data into cfg and rejects unknown keys, so that a misspelled setting is an error
-// instead of a silently ignored line.
-func decodeYAML(data []byte, cfg *Config) error {
+// instead of a silently ignored line. It returns the settings that could not be decoded, each with
+// its line, path and a hint, as problems; err is set only when the document cannot be read at all.
+func decodeYAML(data []byte, cfg *Config) (problems []string, err error) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil
+		return nil, nil
 	}
 	if err := rejectInlineSecrets(data); err != nil {
-		return err
+		return nil, err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	err := dec.Decode(cfg)
+	err = dec.Decode(cfg)
 	if err == nil || errors.Is(err, io.EOF) {
-		return nil
+		return nil, nil
 	}
 	var typeErr *yaml.TypeError
 	if !errors.As(err, &typeErr) {
-		return err
+		return nil, err
 	}
-	// yaml's messages give only a line number: add the setting at that line and a hint.
+	// yaml's messages give only a line number and Go type names: name the setting and the fix.
 	paths := keyPaths(data)
-	msgs := make([]string, 0, len(typeErr.Errors))
 	for _, m := range typeErr.Errors {
 		var line int
 		if _, scanErr := fmt.Sscanf(m, "line %d:", &line); scanErr == nil && paths[line] != "" {
-			m = strings.Replace(m, fmt.Sprintf("line %d:", line), fmt.Sprintf("line %d: %s:", line, paths[line]), 1)
+			m = describeProblem(m, line, paths[line])
 		}
 		if strings.Contains(m, "time.Duration") {
 			m += " (expected a duration with a unit, such as 30s or 5m)"
 		}
-		msgs = append(msgs, m)
+		problems = append(problems, m)
 	}
-	return errors.New(strings.Join(msgs, "; "))
+	return problems, nil
+}
+
+// describeProblem rewrites one of yaml's decoding messages about the setting at path.
+func describeProblem(msg string, line int, path string) string {
+	if strings.Contains(msg, " not found in type ") {
+		parent, name := "", path
+		if i := strings.LastIndex(path, "."); i >= 0 {
+			parent, name = path[:i], path[i+1:]
+		}
+		where := "at the top level"
+		if parent != "" {
+			where = "in " + parent
+		}
+		hint := "see deploy/tisync.example.yaml for every setting"
+		if best := closest(name, settingNames(parent)); best != "" {
+			hint = "did you mean " + best + "?"
+		}
+		return fmt.Sprintf("line %d: %s: unknown setting %s; %s", line, path, where, hint)
+	}
+	return strings.Replace(msg, fmt.Sprintf("line %d:", line), fmt.Sprintf("line %d: %s:", line, path), 1)
+}
+
+// settingNames returns the YAML names of the settings of the section at a dotted path.
+func settingNames(path string) []string {
+	t := reflect.TypeOf(Config{})
+	if path != "" {
+		for _, part := range strings.Split(path, ".") {
+			f, ok := fieldByYAMLName(t, part)
+			if !ok || f.Type.Kind() != reflect.Struct {
+				return nil
+			}
+			t = f.Type
+		}
+	}
+	var names []string
+	collectNames(t, &names)
+	return names
+}
+
+func fieldByYAMLName(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, options, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if options == "inline" && f.Type.Kind() == reflect.Struct {
+			if inner, ok := fieldByYAMLName(f.Type, name); ok {
+				return inner, true
+			}
+			continue
+		}
+		if tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func collectNames(t reflect.Type, names *[]string) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, options, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case options == "inline" && f.Type.Kind() == reflect.Struct:
+			collectNames(f.Type, names)
+		case tag != "" && tag != "-":
+			*names = append(*names, tag)
+		}
+	}
+}
+
+// closest returns the name nearest to s by edit distance, if it is near enough to be a typo.
+func closest(s string, names []string) string {
+	best, bestDist := "", len(s)/3+2
+	for _, n := range names {
+		if d := editDistance(s, n); d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // keyPaths maps each line of a YAML document that starts a key to the key's dotted path.
@@ -196,7 +303,7 @@ func keyPaths(data []byte) map[int]string {
 // Validate checks every section and returns all problems at once, each naming the setting, its value
 // and what is expected.
 func (c *Config) Validate() error {
-	var errs []error
+	errs := append([]error(nil), c.problems...)
 	if strings.TrimSpace(c.DataDir) == "" {
 		errs = append(errs, errors.New(`data_dir: "" is invalid: expected a directory path`))
 	}
@@ -220,6 +327,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("testinvite.organization_id: missing: set it (or TISYNC_TESTINVITE_ORGANIZATION_ID) to the organization to poll, or set poll.enabled to false"))
 		} else {
 			errs = append(errs, prefixed("testinvite", c.TestInvite.Validate())...)
+			if err := c.TestInvite.CheckSecrets(); err != nil {
+				errs = append(errs, fmt.Errorf("testinvite %v: set TISYNC_TESTINVITE_PRIVATE_KEY or TISYNC_TESTINVITE_TOKEN (or their _FILE variants), or change testinvite.auth.scheme", err))
+			}
 		}
 		errs = append(errs, prefixed("poll", c.Poll.Validate())...)
 		if c.Publish.Stream.DuplicateWindow <= c.Poll.Timeout {

@@ -42,7 +42,22 @@ func TestLoadBadConfigs(t *testing.T) {
 		{
 			name: "unknown key",
 			yaml: "nats:\n  urll: nats://x:4222\n",
-			want: []string{"urll", "not found"},
+			want: []string{"line 2", "nats.urll", "unknown setting in nats", "did you mean url?"},
+		},
+		{
+			name: "unknown top-level key",
+			yaml: "poling:\n  enabled: false\n",
+			want: []string{"poling", "unknown setting at the top level", "did you mean poll?"},
+		},
+		{
+			name: "unknown key in an inline section",
+			yaml: "sink:\n  batch_event: 5\n",
+			want: []string{"sink.batch_event", "did you mean batch_events?"},
+		},
+		{
+			name: "missing private key",
+			env:  []string{"TISYNC_TESTINVITE_ORGANIZATION_ID=org1"},
+			want: []string{"TISYNC_TESTINVITE_PRIVATE_KEY", "basic"},
 		},
 		{
 			name: "bad log level",
@@ -183,7 +198,7 @@ func TestLoadBadConfigs(t *testing.T) {
 }
 
 func TestValidateReportsEveryProblem(t *testing.T) {
-	path := writeConfig(t, "log:\n  level: loud\n  format: xml\nshutdown_timeout: 0s\npoll:\n  enabled: false\n")
+	path := writeConfig(t, "log:\n  level: loud\n  format: xml\nshutdown_timeout: 0s\npoll:\n  enabled: false\nhttp:\n  ready_timeout: soon\n")
 	cfg, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +207,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, w := range []string{"log.level", "log.format", "shutdown_timeout"} {
+	for _, w := range []string{"log.level", "log.format", "shutdown_timeout", "http.ready_timeout"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not mention %s", err, w)
 		}
@@ -353,7 +368,7 @@ func TestEnvName(t *testing.T) {
 func TestExampleConfigsLoad(t *testing.T) {
 	for _, path := range []string{"../../../../deploy/tisync.example.yaml", "../../../../deploy/local/demo.yaml"} {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			cfg, err := Load(path, nil)
+			cfg, err := Load(path, []string{"TISYNC_TESTINVITE_PRIVATE_KEY=key"})
 			if err != nil {
 				t.Fatal(err)
 			}

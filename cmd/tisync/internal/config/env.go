@@ -12,8 +12,9 @@ import (
 // EnvPrefix starts every environment variable that tisync reads.
 const EnvPrefix = "TISYNC_"
 
-// reservedPrefixes are TISYNC_ variables that are not settings: the test suite's switches.
-var reservedPrefixes = []string{"TISYNC_TEST_", "TISYNC_REQUIRE_"}
+// reservedPrefixes start TISYNC_ variables that are not settings: the config file's path and the
+// test suite's switches.
+var reservedPrefixes = []string{"TISYNC_TEST_", "TISYNC_REQUIRE_", "TISYNC_CONFIG"}
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
