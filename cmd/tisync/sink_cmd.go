@@ -247,10 +247,11 @@ func (a *app) dlqReplayCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replay SEQ... | replay --all",
 		Short: "Republish dead letters to their original subjects, then remove them",
-		Long: `replay republishes each dead letter to its original subject with its original Nats-Msg-Id and
-removes it from the dead-letter stream only after JetStream acknowledged the publish. Within the
-event stream's duplicate window JetStream drops a replayed event as a duplicate; the dead letter is
-then kept and replay reports it.`,
+		Long: `replay republishes each dead letter to its original subject and removes it from the
+dead-letter stream only after JetStream acknowledged the publish. The event body, and so its
+CloudEvents id, is unchanged; the Nats-Msg-Id gets a ".replay.<sequence>" suffix so that the event
+stream's duplicate window, which still holds the original id, does not drop the copy. Replaying one
+dead letter twice is dropped as a duplicate.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if all == (len(args) > 0) {
 				return &usageError{errors.New("name the sequences to replay, or use --all")}

@@ -249,16 +249,22 @@ func (q *DeadLetterQueue) Replay(ctx context.Context, seq uint64) error {
 		}
 		h[k] = append([]string(nil), vs...)
 	}
+	// NB: the original Nats-Msg-Id would make the event stream drop the copy for as long as the
+	// original is inside its duplicate window (2h for tisync's stream), because the stream did store
+	// the original: only the sink failed to write it. A replay id derived from the original and the
+	// dead letter's sequence gets through, and still lets the stream drop a second replay of the
+	// same dead letter. Consumers recognize the copy by its CloudEvents id, which is unchanged; the
+	// sink's change_events table deduplicates by it.
 	var opts []jetstream.PublishOpt
 	if d.MsgID != "" {
-		opts = append(opts, jetstream.WithMsgID(d.MsgID))
+		opts = append(opts, jetstream.WithMsgID(ReplayMsgID(d.MsgID, seq)))
 	}
 	ack, err := q.js.PublishMsg(ctx, &nats.Msg{Subject: d.Subject, Header: h, Data: d.Data}, opts...)
 	if err != nil {
 		return fmt.Errorf("replay dead letter %d to %s: %w", seq, d.Subject, err)
 	}
 	if ack.Duplicate {
-		return fmt.Errorf("replay dead letter %d with Nats-Msg-Id %s to stream %s: %w", seq, d.MsgID, ack.Stream, ErrReplayDuplicate)
+		return fmt.Errorf("replay dead letter %d with Nats-Msg-Id %s to stream %s: %w", seq, ReplayMsgID(d.MsgID, seq), ack.Stream, ErrReplayDuplicate)
 	}
 	s, err := q.js.Stream(ctx, q.stream)
 	if err != nil {
@@ -268,6 +274,12 @@ func (q *DeadLetterQueue) Replay(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("delete replayed dead letter %d (republished as %s sequence %d): %w", seq, ack.Stream, ack.Sequence, err)
 	}
 	return nil
+}
+
+// ReplayMsgID returns the Nats-Msg-Id of the replay of the dead letter at sequence seq whose original
+// message had the id msgID.
+func ReplayMsgID(msgID string, seq uint64) string {
+	return msgID + ".replay." + strconv.FormatUint(seq, 10)
 }
 
 // ReplayResult counts the outcome of ReplayAll.

@@ -10,8 +10,8 @@ import (
 var ErrNotDeadLetter = errors.New("no dead letter at this sequence")
 
 // ErrReplayDuplicate is returned by DeadLetterQueue.Replay when the event stream dropped the
-// republished message as a duplicate of its original Nats-Msg-Id, which happens inside the stream's
-// duplicate window (2 minutes by default). The dead letter is kept; replay it after the window.
+// republished message as a duplicate: the same dead letter was replayed before, inside the stream's
+// duplicate window, and its deletion failed. The dead letter is kept.
 var ErrReplayDuplicate = errors.New("replayed message dropped as duplicate")
 
 // DeadLetterError reports a dead letter that cannot be replayed because headers it needs are
