@@ -108,7 +108,7 @@ as TASK for the organization's task list.`,
 			})
 		},
 	}
-	cmd.Flags().IntVar(&samples, "samples", 3, "number of sample records to print per entity")
+	cmd.Flags().IntVar(&samples, "samples", 0, "number of sample records to print per entity; records hold candidates' personal data")
 	cmd.Flags().StringVar(&organization, "organization", "", "organization id (default: testinvite.organization_id)")
 	return cmd
 }

@@ -24,12 +24,15 @@ type syncSide struct {
 }
 
 // newSyncSide provisions the stream and the buckets and builds the poller. It does not start any
-// schedule. owner names the holder of the task leases; empty uses host name and process id.
-func (a *app) newSyncSide(ctx context.Context, conn *natsconn.Conn, owner string) (*syncSide, error) {
+// schedule. owner names the holder of the task leases; empty uses host name and process id. A dry
+// run creates no stream and takes no leases.
+func (a *app) newSyncSide(ctx context.Context, conn *natsconn.Conn, owner string, dryRun bool) (*syncSide, error) {
 	cfg := a.cfg
 	log := a.log
-	if _, err := publish.EnsureStream(ctx, conn.JS, cfg.Publish.Stream, log.Named("publish")); err != nil {
-		return nil, fmt.Errorf("stream: %w", err)
+	if !dryRun {
+		if _, err := publish.EnsureStream(ctx, conn.JS, cfg.Publish.Stream, log.Named("publish")); err != nil {
+			return nil, fmt.Errorf("stream: %w", err)
+		}
 	}
 	s := &syncSide{}
 	var err error
@@ -45,18 +48,21 @@ func (a *app) newSyncSide(ctx context.Context, conn *natsconn.Conn, owner string
 	if err != nil {
 		return nil, err
 	}
-	s.leaser, err = publish.NewLeaser(ctx, conn.JS, cfg.Publish.Lease, owner, log.Named("lease"))
-	if err != nil {
-		return nil, err
-	}
-	s.poller, err = poll.NewPoller(cfg.Poll, poll.Deps{
+	deps := poll.Deps{
 		Client:     s.client,
 		Store:      s.store,
 		Publisher:  s.pub,
-		Leaser:     s.leaser,
 		Logger:     log.Named("poll"),
 		Registerer: a.registry,
-	})
+	}
+	if !dryRun {
+		s.leaser, err = publish.NewLeaser(ctx, conn.JS, cfg.Publish.Lease, owner, log.Named("lease"))
+		if err != nil {
+			return nil, err
+		}
+		deps.Leaser = s.leaser
+	}
+	s.poller, err = poll.NewPoller(cfg.Poll, deps)
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,9 @@ health checks in images without a shell or curl, such as tisync's distroless ima
 				}
 				addr = a.cfg.HTTP.Listen
 			}
+			if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+				return &usageError{fmt.Errorf("--addr %q is invalid: expected host:port such as 127.0.0.1:9464", addr)}
+			}
 			path := "/healthz"
 			if ready {
 				path = "/readyz"

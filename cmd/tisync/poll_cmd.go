@@ -35,8 +35,9 @@ checkpoint, publishes the changes and stores the checkpoint, exactly as the daem
 do. --entity all (the default) polls the task's tickets and then its test sessions; --entity task
 polls the organization's task list and takes no --task.
 
-With --dry-run it prints the changes it found and publishes and stores nothing. It shows a progress
-bar on a terminal and prints a summary: pages, records, created, updated, deleted, duration.
+With --dry-run it prints the changes it found, publishes nothing and changes no checkpoint or
+stream (it creates the checkpoint buckets when they do not exist yet). It shows a progress bar on a
+terminal and prints a summary: pages, records, created, updated, deleted, duration.
 
 It takes the task's lease like the daemon, so it skips a task that a running daemon is polling.`,
 		Args: cobra.NoArgs,
@@ -76,7 +77,7 @@ func pollEntities(taskID, name string) ([]schema.Entity, error) {
 	}
 	e, err := schema.ParseEntity(name)
 	if err != nil {
-		return nil, fmt.Errorf("--entity: %w", err)
+		return nil, fmt.Errorf("--entity %q is invalid: expected ticket, test_session, all or task", name)
 	}
 	switch {
 	case e == schema.EntityTask && taskID != "":
@@ -99,7 +100,7 @@ func (a *app) pollNow(ctx context.Context, taskID string, entities []schema.Enti
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	side, err := a.newSyncSide(ctx, conn, "")
+	side, err := a.newSyncSide(ctx, conn, "", dryRun)
 	if err != nil {
 		return err
 	}
@@ -212,8 +213,8 @@ func printSummary(w io.Writer, s poll.Summary, dryRun bool, err error) {
 		fmt.Fprintf(tw, "  scan error\t%v\n", s.ScanErr)
 	}
 	fmt.Fprintf(tw, "  duration\t%s\n", s.Duration.Round(time.Millisecond))
-	if err != nil {
-		fmt.Fprintf(tw, "  error\t%v\n", err)
+	if err != nil && s.ScanErr == nil {
+		fmt.Fprintln(tw, "  result\tfailed (error below)")
 	}
 	tw.Flush()
 }

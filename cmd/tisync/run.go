@@ -23,9 +23,10 @@ func (a *app) runCommand() *cobra.Command {
 		Long: `run starts the configured components and runs until SIGINT or SIGTERM: the pollers unless
 poll.enabled is false, and the ClickHouse sink unless sink.enabled is false. With no nats.url it
 starts an embedded NATS server with JetStream, its store under data_dir; with a URL it connects to
-that server. On a signal it stops scheduling polls, lets running polls finish within
-shutdown_timeout (an abandoned poll stores no checkpoint), flushes the sink's batch, drains the
-NATS connection and exits with 0. A second signal ends the process at once.`,
+that server. On a signal it stops scheduling polls, lets running polls finish within two thirds of
+shutdown_timeout (an abandoned poll commits no checkpoint), flushes the sink's batch and drains
+the NATS connection, all within shutdown_timeout, and exits with 0, or with 1 when something did
+not stop in time. A second signal ends the process at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(); err != nil {
@@ -139,7 +140,7 @@ func (a *app) runWithNATS(ctx context.Context, conn *natsconn.Conn) error {
 			return err
 		}
 		defer release()
-		side, err := a.newSyncSide(ctx, conn, owner)
+		side, err := a.newSyncSide(ctx, conn, owner, false)
 		if err != nil {
 			return err
 		}

@@ -196,7 +196,7 @@ Fix the cause, then replay: the event goes back to its original subject with its
 					tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 					fmt.Fprintln(tw, "SEQ\tTIME\tSUBJECT\tEVENT ID\tREASON")
 					for _, d := range letters {
-						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s: %s\n", d.Sequence, d.Time.UTC().Format(time.RFC3339), d.Subject, orDash(d.EventID), d.ReasonKind, oneLine(d.Reason, 100))
+						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s: %s\n", d.Sequence, d.Time.UTC().Format(time.RFC3339), d.Subject, eventOrMsgID(d), d.ReasonKind, oneLine(d.Reason, 100))
 					}
 					return tw.Flush()
 				})
@@ -221,7 +221,7 @@ Fix the cause, then replay: the event goes back to its original subject with its
 					fmt.Fprintf(tw, "time\t%s\n", d.Time.UTC().Format(time.RFC3339))
 					fmt.Fprintf(tw, "subject\t%s\n", d.Subject)
 					fmt.Fprintf(tw, "origin\t%s sequence %d, delivered %d times\n", d.Stream, d.StreamSequence, d.Deliveries)
-					fmt.Fprintf(tw, "event id\t%s\n", orDash(d.EventID))
+					fmt.Fprintf(tw, "event id\t%s\n", eventOrMsgID(d))
 					fmt.Fprintf(tw, "reason\t%s: %s\n", d.ReasonKind, d.Reason)
 					names := make([]string, 0, len(d.Header))
 					for name := range d.Header {
@@ -323,6 +323,17 @@ func parseSeq(s string) (uint64, error) {
 		return 0, &usageError{fmt.Errorf("sequence %q is invalid: expected a positive number from `tisync dlq list`", s)}
 	}
 	return seq, nil
+}
+
+// eventOrMsgID names a dead letter: its event id, or its Nats-Msg-Id when the body is not an event.
+func eventOrMsgID(d consume.DeadLetter) string {
+	switch {
+	case d.EventID != "":
+		return d.EventID
+	case d.MsgID != "":
+		return d.MsgID + " (message id)"
+	}
+	return "-"
 }
 
 func orDash(s string) string {

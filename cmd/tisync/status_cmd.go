@@ -101,8 +101,11 @@ or unreadable, or dead letters wait, so that scripts can alert on it.`,
 			} else {
 				writeStatus(a.stdout, report)
 			}
-			if len(report.Problems) > 0 {
-				return fmt.Errorf("%d problems: %s", len(report.Problems), report.Problems[0])
+			switch n := len(report.Problems); {
+			case n == 1:
+				return fmt.Errorf("1 problem: %s", report.Problems[0])
+			case n > 1:
+				return fmt.Errorf("%d problems, the first: %s", n, report.Problems[0])
 			}
 			return nil
 		},

@@ -292,7 +292,7 @@ func TestKeys(t *testing.T) {
 		reset string
 	}{
 		{ticketKey, true, "tisync checkpoint reset task1 --entity ticket"},
-		{Key{OrganizationID: "org1", Entity: "task"}, true, "tisync checkpoint reset --entity task"},
+		{Key{OrganizationID: "org1", Entity: "task"}, true, "tisync checkpoint reset _tasks"},
 		{Key{OrganizationID: "org1", Entity: "ticket"}, false, ""},
 		{Key{OrganizationID: "org 1", TaskID: "t", Entity: "ticket"}, false, ""},
 		{Key{OrganizationID: "org1", TaskID: "t", Entity: "candidate"}, false, ""},

@@ -32,19 +32,27 @@ func (k Key) Validate() error {
 	return nil
 }
 
-// String returns organization/task/entity, with "-" for an empty task.
-func (k Key) String() string {
-	task := k.TaskID
-	if task == "" {
-		task = "-"
+// TaskList names the organization's task list where a task id is expected: in Key.String, in
+// `tisync checkpoint` commands and in logs. An underscore never occurs in a TestInvite id.
+const TaskList = "_tasks"
+
+// task returns the task id, or TaskList for the organization's task list.
+func (k Key) task() string {
+	if k.TaskID == "" {
+		return TaskList
 	}
-	return k.OrganizationID + "/" + task + "/" + string(k.Entity)
+	return k.TaskID
+}
+
+// String returns organization/task/entity, with TaskList for the organization's task list.
+func (k Key) String() string {
+	return k.OrganizationID + "/" + k.task() + "/" + string(k.Entity)
 }
 
 // ResetCommand returns the tisync command line that resets the checkpoint.
 func (k Key) ResetCommand() string {
 	if k.TaskID == "" {
-		return "tisync checkpoint reset --entity " + string(k.Entity)
+		return "tisync checkpoint reset " + TaskList
 	}
 	return "tisync checkpoint reset " + k.TaskID + " --entity " + string(k.Entity)
 }

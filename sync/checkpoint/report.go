@@ -89,12 +89,8 @@ func WriteList(w io.Writer, metas []Meta) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ORGANIZATION\tTASK\tENTITY\tRECORDS\tRECORD BYTES\tSTORED BYTES\tSTORED %\tFORMAT\tREVISION MARK\tLAST COMPLETE SCAN\tSTATE")
 	for _, m := range metas {
-		task := m.Key.TaskID
-		if task == "" {
-			task = "-"
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%d\t%d\t%s\t%s\n",
-			m.Key.OrganizationID, task, m.Key.Entity, m.Records, m.RecordBytes, m.StoredBytes,
+			m.Key.OrganizationID, m.Key.task(), m.Key.Entity, m.Records, m.RecordBytes, m.StoredBytes,
 			storedShare(m), m.FormatVersion, m.HighWater.Revision, formatTime(m.LastCompleteScan), state(m))
 	}
 	return tw.Flush()

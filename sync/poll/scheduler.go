@@ -215,7 +215,7 @@ func (s *Scheduler) cycle(stopCtx, workCtx context.Context, entity schema.Entity
 	s.log.Info("cycle finished",
 		zap.String("entity", string(entity)),
 		zap.Int("tasks", len(tasks)),
-		zap.Int64("ok", ok.Load()),
+		zap.Int64("complete", ok.Load()-partial.Load()),
 		zap.Int64("partial", partial.Load()),
 		zap.Int64("failed", failed.Load()),
 		zap.Int64("skipped", skipped.Load()),
