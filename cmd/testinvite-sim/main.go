@@ -31,8 +31,14 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	err := run(ctx, os.Args[1:])
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		stop()
+		os.Exit(0)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "testinvite-sim:", err)
+		stop()
 		os.Exit(1)
 	}
 }
@@ -51,6 +57,12 @@ func parseFlags(args []string) (*flags, error) {
 	f := &flags{}
 	o := &f.opts
 	fs := flag.NewFlagSet("testinvite-sim", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: testinvite-sim [flags]")
+		fmt.Fprintln(fs.Output(), "Serves a simulated TestInvite REST API. The private key comes from TESTINVITE_SIM_PRIVATE_KEY")
+		fmt.Fprintln(fs.Output(), "(default sim-private-key) and the bearer token from TESTINVITE_SIM_TOKEN. Flags:")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address; the admin endpoints are unauthenticated, so keep it on loopback")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug (one line per request), info, warn or error")
 	fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines instead of console text")
@@ -64,6 +76,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.epoch, "epoch", "", "simulated time at start, RFC 3339 (default 2025-01-06T00:00:00Z)")
 	fs.StringVar(&o.PublicURL, "public-url", "", "site prefix of direct access URLs (default https://www.testinvite.com)")
 	fs.Float64Var(&o.ChurnRate, "churn-rate", 0, "churn events per second")
+	fs.IntVar(&o.MaxTasks, "max-tasks", 0, "most tasks churn may create the organization up to (0 for no cap)")
 	fs.BoolVar(&o.WrapPayload, "wrap-payload", false, `wrap every REST response in {"payload": ...}`)
 	fs.BoolVar(&o.Legacy, "legacy", true, "serve the legacy /api/v1/fatih endpoints")
 	fs.StringVar(&o.Credentials.Scheme, "auth-scheme", "basic", "REST credential check: basic, bearer, headers or none")

@@ -39,8 +39,9 @@ for addr in "$sim_addr" 127.0.0.1:4222 127.0.0.1:9464; do
 done
 
 log "starting the simulator on $sim_addr: $tasks tasks, $candidates tickets, $sessions test sessions, $churn changes per second"
+# Churn also creates tasks now and then; the cap keeps a demo left running from growing without end.
 bin/testinvite-sim -addr "$sim_addr" -organization-id "$org" -tasks "$tasks" -candidates "$candidates" \
-  -sessions "$sessions" -churn-rate "$churn" -log-json >"$log_dir/simulator.log" 2>&1 &
+  -sessions "$sessions" -churn-rate "$churn" -max-tasks $((tasks + 5)) -log-json >"$log_dir/simulator.log" 2>&1 &
 sim_pid=$!
 trap 'kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; log "simulator stopped"' EXIT
 

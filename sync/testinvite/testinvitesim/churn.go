@@ -133,8 +133,10 @@ func (s *Sim) churnOne() string {
 			return EventCandidateDeleted
 		}
 	case w < 87:
-		g.addTask(rng, s.opts.StepsPerTask, g.now)
-		return EventTaskCreated
+		if s.opts.MaxTasks == 0 || len(g.tasks) < s.opts.MaxTasks {
+			g.addTask(rng, s.opts.StepsPerTask, g.now)
+			return EventTaskCreated
+		}
 	}
 	g.addCandidate(rng, t, g.now, kindTemp, "")
 	return EventCandidateCreated

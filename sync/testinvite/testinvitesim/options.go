@@ -72,6 +72,9 @@ type Options struct {
 	// ChurnRate is the number of churn events per second applied in the background while the
 	// simulator runs. Default 0 (no background churn; Churn applies events on demand).
 	ChurnRate float64
+	// MaxTasks caps the tasks churn creates: once the organization has this many, churn creates
+	// candidates instead. Default 0 (no cap).
+	MaxTasks int
 	// Faults are the faults injected from the start.
 	Faults Faults
 	// Logger receives request and churn logs. Default zap.NewNop().

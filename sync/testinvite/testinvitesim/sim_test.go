@@ -627,3 +627,15 @@ func TestHugeParameters(t *testing.T) {
 		t.Errorf("page beyond int: status %d, want 400", status)
 	}
 }
+
+func TestChurnRespectsMaxTasks(t *testing.T) {
+	sim, err := testinvitesim.New(testinvitesim.Options{Tasks: 2, CandidatesPerTask: 5, MaxTasks: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	sim.Churn(5000)
+	if n := len(sim.TaskIDs()); n != 3 {
+		t.Errorf("%d tasks after heavy churn, want the cap of 3", n)
+	}
+}
