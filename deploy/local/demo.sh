@@ -31,7 +31,8 @@ log "building bin/tisync and bin/testinvite-sim"
 go build -o bin/tisync ./cmd/tisync
 go build -o bin/testinvite-sim ./cmd/testinvite-sim
 
-for addr in "$sim_addr" 127.0.0.1:4222 127.0.0.1:9464; do
+for addr in "$sim_addr" "${TISYNC_NATS_EMBEDDED_LISTEN:-127.0.0.1:4222}" "${TISYNC_HTTP_LISTEN:-127.0.0.1:9464}"; do
+  [[ $addr == none ]] && continue
   if port_in_use "$addr"; then
     log "$addr is already in use: stop the process there (an earlier demo?) and try again"
     exit 1
@@ -51,16 +52,17 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 
+ch_port=${CLICKHOUSE_TCP_PORT:-9000}
 cat >&2 <<MSG
 demo: tisync is starting; the first full load takes a minute or two. In another terminal:
-demo:   clickhouse-client --query 'SELECT * FROM tisync.task_funnel ORDER BY invited DESC LIMIT 10'
-demo:   clickhouse-client --query 'SELECT * FROM tisync.step_pass_rates LIMIT 10'
-demo:   curl -s http://127.0.0.1:9464/metrics | grep ^tisync_poll
-demo:   bin/tisync status --config deploy/local/demo.yaml
+demo:   clickhouse-client --port $ch_port --query 'SELECT * FROM tisync.task_funnel ORDER BY invited DESC LIMIT 10'
+demo:   clickhouse-client --port $ch_port --query 'SELECT * FROM tisync.step_pass_rates LIMIT 10'
+demo:   curl -s http://${TISYNC_HTTP_LISTEN:-127.0.0.1:9464}/metrics | grep ^tisync_poll
+demo:   TISYNC_CLICKHOUSE_ADDRESSES=127.0.0.1:$ch_port bin/tisync status --config deploy/local/demo.yaml
 demo: Ctrl-C stops tisync and the simulator.
 MSG
 
 # The demo key is the simulator's default; a real deployment reads its key from a secret.
 TISYNC_TESTINVITE_PRIVATE_KEY=sim-private-key TISYNC_TESTINVITE_BASE_URL="http://$sim_addr" \
-  TISYNC_CLICKHOUSE_ADDRESSES="127.0.0.1:${CLICKHOUSE_TCP_PORT:-9000}" \
+  TISYNC_CLICKHOUSE_ADDRESSES="${TISYNC_CLICKHOUSE_ADDRESSES:-127.0.0.1:$ch_port}" \
   bin/tisync run --config deploy/local/demo.yaml
