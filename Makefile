@@ -10,8 +10,11 @@ export TISYNC_TEST_CLICKHOUSE_ADDR ?= 127.0.0.1:$(CLICKHOUSE_TCP_PORT)
 
 .PHONY: build test test-short vet bench demo services-up services-down clean
 
+# VERSION names the build in `tisync version` and tisync_build_info.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o bin/tisync ./cmd/tisync
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/tisync ./cmd/tisync
 	$(GO) build -o bin/testinvite-sim ./cmd/testinvite-sim
 
 vet:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"errors"
 	"fmt"
 	"sort"
@@ -167,7 +168,12 @@ func (a *app) withClickHouse(fn func(ch *clickhouse.Client) error) error {
 		return err
 	}
 	defer ch.Close()
-	return fn(ch)
+	err = fn(ch)
+	var netErr *net.OpError
+	if errors.As(err, &netErr) {
+		return fmt.Errorf("%w; check clickhouse.addresses (%s) and that the server runs", err, strings.Join(a.cfg.ClickHouse.Addresses, ", "))
+	}
+	return err
 }
 
 func (a *app) dlqCommand() *cobra.Command {

@@ -28,7 +28,7 @@ port_in_use() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 deploy/local/clickhouse.sh start
 
 log "building bin/tisync and bin/testinvite-sim"
-go build -o bin/tisync ./cmd/tisync
+go build -ldflags "-X main.version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o bin/tisync ./cmd/tisync
 go build -o bin/testinvite-sim ./cmd/testinvite-sim
 
 for addr in "$sim_addr" "${TISYNC_NATS_EMBEDDED_LISTEN:-127.0.0.1:4222}" "${TISYNC_HTTP_LISTEN:-127.0.0.1:9464}"; do
