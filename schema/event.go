@@ -1,6 +1,6 @@
 // Package schema is the contract between the sync side of tisync (pollers, diff, publisher) and the
-// sink side (consumer, ClickHouse writer): the change event types, the JSON Schema of the events, the
-// NATS subjects they travel on and the ClickHouse migrations.
+// sink side (consumer, ClickHouse writer). It holds the change event types, the JSON Schema of the
+// events, the NATS subjects they travel on and the ClickHouse migrations.
 package schema
 
 import (
@@ -164,7 +164,7 @@ func ValidID(id string) bool {
 
 // EventID returns the deterministic id of a change: the first 16 bytes of the SHA-256 of the
 // organization, task, entity, entity id, revision and content hash, as 32 lowercase hex digits.
-// Detecting the same change twice gives the same id, so JetStream and ClickHouse drop the copy; a
+// Detecting the same change twice gives the same id, so JetStream and ClickHouse drop the copy. A
 // record that changes back and forth gets a new id each time because its revision grows.
 func EventID(organizationID, taskID string, entity Entity, entityID string, revision, contentHash uint64) string {
 	h := sha256.New()

@@ -249,12 +249,12 @@ func (q *DeadLetterQueue) Replay(ctx context.Context, seq uint64) error {
 		}
 		h[k] = append([]string(nil), vs...)
 	}
-	// NB: the original Nats-Msg-Id would make the event stream drop the copy for as long as the
-	// original is inside its duplicate window (2h for tisync's stream), because the stream did store
-	// the original: only the sink failed to write it. A replay id derived from the original and the
-	// dead letter's sequence gets through, and still lets the stream drop a second replay of the
-	// same dead letter. Consumers recognize the copy by its CloudEvents id, which is unchanged; the
-	// sink's change_events table deduplicates by it.
+	// NB: the event stream stored the original, and only the sink failed to write it. The original
+	// Nats-Msg-Id would make the stream drop the copy while the original is inside its duplicate
+	// window (2h for tisync's stream). A replay id made of the original and the dead letter's
+	// sequence gets through, and the stream still drops a second replay of the same dead letter.
+	// Consumers recognize the copy by its unchanged CloudEvents id, by which change_events
+	// deduplicates.
 	var opts []jetstream.PublishOpt
 	if d.MsgID != "" {
 		opts = append(opts, jetstream.WithMsgID(ReplayMsgID(d.MsgID, seq)))

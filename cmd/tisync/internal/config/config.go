@@ -137,8 +137,9 @@ func (c *Config) resolve() {
 }
 
 // decodeYAML decodes data into cfg and rejects unknown keys, so that a misspelled setting is an error
-// instead of a silently ignored line. It returns the settings that could not be decoded, each with
-// its line, path and a hint, as problems; err is set only when the document cannot be read at all.
+// instead of a silently ignored line. It returns the settings that could not be decoded as
+// problems, each with its line, path and a hint. It returns an error only when the document cannot
+// be read at all.
 func decodeYAML(data []byte, cfg *Config) (problems []string, err error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil
