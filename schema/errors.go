@@ -21,9 +21,9 @@ func (e *SchemaError) Error() string { return "event breaks schema " + DataSchem
 // Is reports whether target is ErrInvalidEvent.
 func (e *SchemaError) Is(target error) bool { return target == ErrInvalidEvent }
 
-// SemanticError reports an event that is a JSON object but that the native checks reject: a member
-// that is missing, of the wrong JSON type or out of its range, or an event that contradicts
-// itself, for example a type that does not match its entity and op.
+// SemanticError reports an event that is a JSON object but that the native checks reject. A member
+// may be missing, of the wrong JSON type or out of its range, or the event may contradict itself,
+// for example with a type that does not match its entity and op.
 type SemanticError struct {
 	// Field is the JSON name of the offending member, such as "type" or "data.after".
 	Field string

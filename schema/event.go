@@ -49,7 +49,7 @@ func ParseEntity(s string) (Entity, error) {
 	return "", fmt.Errorf("invalid entity %q: expected task, ticket or test_session", s)
 }
 
-// Op is what happened to a record between two scans.
+// Op is the kind of change a record went through between two scans.
 type Op string
 
 // The operations an event can carry.

@@ -90,7 +90,7 @@ start() {
   rm -f "$pid_file"
   log "starting clickhouse-server with data in $dir"
   # setsid detaches the server from this shell's process group, so that Ctrl-C in a terminal that
-  # later runs tisync does not reach it; stop it with this script.
+  # later runs tisync does not reach it. Stop it with this script.
   # NB: 18.16 writes no PID file unless it daemonizes, so the script records the PID itself. setsid
   # does not fork here because a background job of a non-interactive shell is no group leader.
   setsid "$server_bin" --config-file="$dir/config.xml" >>"$dir/log/stdout.log" 2>&1 </dev/null &
@@ -108,7 +108,7 @@ start() {
     fi
     sleep 0.5
   done
-  die "clickhouse-server did not answer http://127.0.0.1:$http_port/ping within 60 seconds; the log is in $dir/log"
+  die "clickhouse-server did not respond on http://127.0.0.1:$http_port/ping within 60 seconds; the log is in $dir/log"
 }
 
 stop() {

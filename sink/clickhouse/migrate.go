@@ -138,8 +138,8 @@ func (c *Client) Migrate(ctx context.Context) ([]MigrationState, error) {
 		}
 	}
 
-	// Most starts find nothing to apply: check without the lock first, so that a lock left by a
-	// runner that died keeps nobody waiting for its lease when there is nothing to do.
+	// Most starts find nothing to apply, so check without the lock first. A lock left by a runner
+	// that died then delays no start that has nothing to apply.
 	current, err := c.appliedMigrations(ctx)
 	if err != nil {
 		return nil, err

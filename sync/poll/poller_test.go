@@ -127,7 +127,7 @@ func TestChurnYieldsExactEvents(t *testing.T) {
 		before, after string
 	}
 	// The records of a task created by the churn are first seen by the initial load of that task's
-	// checkpoints, so they come as snapshots; everything else as created.
+	// checkpoints, so they come as snapshots. Every other new record comes as created.
 	oldTasks := map[string]bool{}
 	for k := range before {
 		if k.entity == schema.EntityTask {

@@ -251,8 +251,8 @@ func isDelimiter(c byte) bool {
 }
 
 // memberString returns the string value of the member key of a record's top-level object without
-// decoding the other members; "" when the member is missing or null. A value that is not a string
-// is an error.
+// decoding the other members. It returns "" when the member is missing or null, and an error when
+// the value is not a string.
 func memberString(record []byte, key string) (string, error) {
 	s := splitter{b: record}
 	s.space()

@@ -10,7 +10,7 @@ import (
 
 // TestStaleMigrationLockDoesNotStall starts the daemon on a current database whose migration lock
 // is still claimed by a run that was killed while it held it. With sink.auto_migrate every start
-// checks the migrations; it must not wait for that claim to expire (clickhouse.migration_lock_lease,
+// checks the migrations. It must not wait for that claim to expire (clickhouse.migration_lock_lease,
 // 10m by default) when nothing is pending, and the next change must reach ClickHouse as promptly as
 // in any run.
 func TestStaleMigrationLockDoesNotStall(t *testing.T) {

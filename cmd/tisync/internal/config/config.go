@@ -28,7 +28,7 @@ import (
 
 // Config is the whole configuration of one tisync process. Each section belongs to one component.
 type Config struct {
-	// DataDir is where tisync keeps local state, such as the embedded NATS server's store.
+	// DataDir is the directory of tisync's local state, such as the embedded NATS server's store.
 	// Default: .data/tisync, relative to the working directory.
 	DataDir string `yaml:"data_dir"`
 	// ShutdownTimeout bounds a graceful stop after SIGINT or SIGTERM. Default: 30s.

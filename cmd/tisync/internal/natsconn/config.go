@@ -71,7 +71,7 @@ type EmbeddedConfig struct {
 	ReadyTimeout time.Duration `yaml:"ready_timeout"`
 	// SyncInterval is how often the store is flushed to disk with fsync; 0 keeps nats-server's
 	// default of 2m. Every acknowledged event is written to the operating system before its
-	// acknowledgement, so a killed process loses nothing; only a machine crash can lose the events
+	// acknowledgement, so a killed process loses nothing. Only a machine crash can lose the events
 	// of the last interval. Default: 0.
 	SyncInterval time.Duration `yaml:"sync_interval"`
 	// SyncAlways fsyncs every write before acknowledging it, so that not even a machine crash loses
